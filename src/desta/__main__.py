@@ -1,0 +1,7 @@
+"""`python -m desta` runs the CLI."""
+
+import sys
+
+from desta.cli import main
+
+sys.exit(main())

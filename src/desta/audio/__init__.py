@@ -1,0 +1,22 @@
+"""Audio input: loading, mono mixing, 16 kHz resampling, 30 s windows and log-mel features."""
+
+from desta.audio.io import (
+    CHUNK_SECONDS,
+    N_SAMPLES,
+    SAMPLE_RATE,
+    decode_audio_bytes,
+    load_audio,
+    split_windows,
+)
+from desta.audio.mel import log_mel_spectrogram, pad_or_trim
+
+__all__ = [
+    "CHUNK_SECONDS",
+    "N_SAMPLES",
+    "SAMPLE_RATE",
+    "decode_audio_bytes",
+    "load_audio",
+    "log_mel_spectrogram",
+    "pad_or_trim",
+    "split_windows",
+]

@@ -1,0 +1,59 @@
+"""The `desta` command line: one entry point, each subcommand a thin call into a library function.
+
+Subcommand groups live next to the code they call (`desta/<part>/cli.py`), each exposing
+``register(subparsers)``; this file only wires them together so that importing one part never
+imports the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from desta.errors import DeSTAError
+
+# module -> registers these subcommands
+_PARTS = (
+    "desta.infer.cli",  # ask, transcribe
+    "desta.data.cli",  # data ...
+    "desta.train.cli",  # train, recipe
+    "desta.serve.cli",  # serve, demo-web
+    "desta.eval.cli",  # eval
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="desta", description="DeSTA2.5-Audio toolkit")
+    parser.add_argument("--version", action="version", version=f"desta {importlib.import_module('desta').__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _PARTS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:  # a part whose optional dependency is missing
+            if err.name and err.name.startswith("desta"):
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except DeSTAError as err:
+        print(f"desta: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("desta: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

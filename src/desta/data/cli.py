@@ -1,0 +1,225 @@
+"""``desta data ...``: build corpora, manifests, seed descriptions, self-generated targets and reports.
+
+    desta data synth OUT [--num-clips N] [--seed S] [--engines espeak,flite,...] [--test-fraction F]
+    desta data manifest SOURCE ROOT -o records.jsonl
+    desta data describe records.jsonl [--limit N]
+    desta data generate records.jsonl -o OUT --backend transformers|openai|vllm|ray|fake --model ID
+                        [--base-url URL] [--num-per-record N] [--seed S] [--max-new-tokens N] [--batch-size N]
+    desta data report OUT
+
+Each subcommand is a thin call into a library function of ``desta.data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from desta.data.synth import ENGINES, LANGUAGES, SynthConfig, build_corpus
+
+    cfg = SynthConfig(
+        num_clips=args.num_clips,
+        seed=args.seed,
+        engines=_csv(args.engines) if args.engines else ENGINES,
+        languages=_csv(args.languages) if args.languages else tuple(LANGUAGES),
+        test_fraction=args.test_fraction,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    s = build_corpus(args.out, cfg)
+    print(json.dumps({"out": s.out_dir, "clips": s.clips, "per_corpus": dict(s.per_corpus), "per_split": dict(s.per_split),
+                      "unavailable": s.unavailable, "failed": len(s.failed)}, indent=2))  # fmt: skip
+    return 0 if s.clips else 1
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from desta.data.records import write_records
+    from desta.data.sources import iter_records
+
+    rejects: list[dict] = []
+    n = write_records(args.output, iter_records(args.source, args.root, rejects=rejects))
+    if rejects and args.rejects:
+        from desta.data.records import write_jsonl
+
+        write_jsonl(args.rejects, rejects)
+    print(
+        f"{n} records -> {args.output}; {len(rejects)} items rejected"
+        + (f" -> {args.rejects}" if rejects and args.rejects else "")
+    )
+    for r in rejects[:5]:
+        print(f"  rejected {r.get('path')}: {r.get('reason')}", file=sys.stderr)
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    from desta.data.describe import seed_description
+    from desta.data.records import read_records
+
+    for i, rec in enumerate(read_records(args.records)):
+        if args.limit is not None and i >= args.limit:
+            break
+        try:
+            print(f"{rec.id}\t{seed_description(rec)}")
+        except Exception as err:  # one bad record must not hide the others
+            print(f"{rec.id}\t<error: {err}>", file=sys.stderr)
+    return 0
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from desta.data.backends import BackendSpec, make_backend
+    from desta.data.generate import SamplingParams
+    from desta.data.pipeline import GenerateConfig, run_generation
+    from desta.data.records import read_records
+
+    sampling = SamplingParams(
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p
+    )
+    cfg = GenerateConfig(
+        num_per_record=args.num_per_record,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        sampling=sampling,
+        enrich=args.enrich,
+        progress=not args.quiet,
+    )
+    engine = args.ray_engine if args.backend == "ray" else args.backend
+    options: dict = {}
+    if engine == "openai":
+        options = {"base_url": args.base_url, "concurrency": args.concurrency, "timeout": args.timeout}
+    elif engine == "transformers":
+        options = {"device": args.device}
+    records_path = Path(args.records)
+    total = _count_lines(records_path)
+    records = read_records(records_path)
+    if args.limit is not None:
+        import itertools
+
+        records, total = itertools.islice(records, args.limit), min(total, args.limit)
+    if args.backend == "ray":
+        from desta.data.ray_pipeline import RayOptions, run_generation_ray
+
+        opts = RayOptions(replicas=args.replicas, num_gpus=args.num_gpus, address=args.ray_address)
+        summary = run_generation_ray(
+            records, args.output, BackendSpec(engine, args.model, tuple(options.items())), cfg, opts
+        )
+    else:
+        backend = make_backend(engine, args.model, **options)
+        try:
+            summary = run_generation(records, args.output, backend, cfg, total_records=total)
+        finally:
+            backend.close()
+    print(json.dumps(summary.to_dict(), indent=2))
+    if args.report:
+        from desta.data.report import build_report
+
+        build_report(args.output)
+        print(f"report -> {Path(args.output) / 'report.md'}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from desta.data.report import build_report
+
+    rep = build_report(args.out, plots=not args.no_plots)
+    print(Path(args.out) / "report.md")
+    print(
+        json.dumps(
+            {k: rep[k] for k in ("kept", "rejected", "keep_rate", "per_corpus", "rejects_by_reason")},
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="build corpora and self-generated training data")
+    sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+
+    p = sub.add_parser("synth", help="build an offline labeled corpus with Debian TTS engines and recordings")
+    p.add_argument("out", help="output folder (audio/, manifest.jsonl, train.jsonl, test.jsonl)")
+    p.add_argument("--num-clips", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--engines",
+        help="comma list of espeak,flite,festival,pocketsphinx,allison,freedesktop,noisy (default all)",
+    )
+    p.add_argument("--languages", help="comma list for espeak among en,de,fr,es,zh (default all)")
+    p.add_argument(
+        "--test-fraction", type=float, default=0.2, help="held-out share (other sentences and voices)"
+    )
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser("manifest", help="read a corpus folder into an AudioRecord JSONL")
+    p.add_argument("source", help="source name, e.g. librispeech, vctk, esc50, table, lhotse")
+    p.add_argument("root", help="corpus root folder (or manifest file for table/lhotse)")
+    p.add_argument("-o", "--output", required=True, help="records.jsonl to write")
+    p.add_argument("--rejects", help="write the skipped items here (JSONL)")
+    p.set_defaults(func=_manifest)
+
+    p = sub.add_parser("describe", help="print the seed description of every record")
+    p.add_argument("records", help="records.jsonl")
+    p.add_argument("--limit", type=int)
+    p.set_defaults(func=_describe)
+
+    p = sub.add_parser("generate", help="self-generate training targets with the backbone LLM (resumable)")
+    p.add_argument("records", help="records.jsonl")
+    p.add_argument(
+        "-o", "--output", required=True, help="output folder (shard-*.jsonl, rejects.jsonl, cache.sqlite)"
+    )
+    p.add_argument(
+        "--backend", choices=("transformers", "openai", "vllm", "ray", "fake"), default="transformers"
+    )
+    p.add_argument(
+        "--model", default="offline:smollm2-135m-instruct", help="model id (served model name for openai)"
+    )
+    p.add_argument(
+        "--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible endpoint (openai backend)"
+    )
+    p.add_argument("--concurrency", type=int, default=64, help="requests in flight (openai backend)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request (openai backend)")
+    p.add_argument("--device", default="cpu", help="transformers backend device")
+    p.add_argument("--num-per-record", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--shard-size", type=int, default=10_000)
+    p.add_argument("--limit", type=int, help="only the first N records")
+    p.add_argument("--enrich", action="store_true", help="measure missing attributes from the audio first")
+    p.add_argument(
+        "--ray-engine",
+        choices=("vllm", "transformers", "openai", "fake"),
+        default="vllm",
+        help="backend inside each Ray replica",
+    )
+    p.add_argument("--replicas", type=int, default=1, help="Ray: LLM replicas (one per GPU)")
+    p.add_argument("--num-gpus", type=float, default=0.0, help="Ray: GPUs per replica")
+    p.add_argument("--ray-address", help="Ray: cluster address (default: local)")
+    p.add_argument("--report", action="store_true", help="write report.json/report.md at the end")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser(
+        "report", help="write report.json, report.md and histograms for a generate output folder"
+    )
+    p.add_argument("out")
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(func=_report)

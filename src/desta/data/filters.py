@@ -1,0 +1,73 @@
+"""Quality filters for generated responses: empty, truncated, refusing and leaking answers are dropped.
+
+A *leak* is a response that betrays that the LLM read a text description instead of hearing the audio
+("according to the description", "the metadata says", "<start_audio>"); training on it would teach the
+audio model to talk about descriptions it never sees.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+REFUSAL_PATTERNS: tuple[str, ...] = (
+    r"\bI'?m sorry,? (?:but )?I (?:can(?:no|')t|am unable|'m unable)",
+    r"\bI (?:cannot|can't|am unable to|'m unable to) (?:hear|listen|process|access|play)",
+    r"\bas an AI\b",
+    r"\bas a (?:text-based|language) model\b",
+    r"\bI don'?t have (?:the ability|access) to (?:hear|listen|audio)",
+)
+
+LEAK_PATTERNS: tuple[str, ...] = (
+    r"according to the (?:seed )?description",
+    r"based on the (?:given |provided )?(?:text|description|metadata|transcript(?:ion)? provided)",
+    r"\bseed description\b",
+    r"\bmetadata\b",
+    r"\bthe (?:given|provided) description\b",
+    r"\bthe description (?:says|states|mentions|indicates)\b",
+    r"<\s*/?\s*(?:start|end)_audio\s*>",
+    r"\(\s*(?:Gender|Emotion|Pitch|Volume|Speaking speed|Duration)\s*:",
+)
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Which responses to drop; patterns are case-insensitive regular expressions."""
+
+    min_chars: int = 1  # shorter (after stripping) is "empty"
+    max_chars: int | None = None  # longer is "too_long" (None: no limit)
+    drop_truncated: bool = True  # finish_reason == "length"
+    refusal_patterns: tuple[str, ...] = REFUSAL_PATTERNS
+    leak_patterns: tuple[str, ...] = LEAK_PATTERNS
+
+    @cached_property
+    def _refusal(self) -> re.Pattern[str] | None:
+        return (
+            re.compile("|".join(f"(?:{p})" for p in self.refusal_patterns), re.I)
+            if self.refusal_patterns
+            else None
+        )
+
+    @cached_property
+    def _leak(self) -> re.Pattern[str] | None:
+        return (
+            re.compile("|".join(f"(?:{p})" for p in self.leak_patterns), re.I) if self.leak_patterns else None
+        )
+
+
+def check_response(text: str, finish_reason: str, cfg: FilterConfig = FilterConfig()) -> str | None:
+    """The reason to drop a response (``"empty"``, ``"truncated"``, ``"too_long"``, ``"refusal"``,
+    ``"leak"``), or ``None`` to keep it. Checked in that order; the first match wins."""
+    stripped = text.strip()
+    if len(stripped) < cfg.min_chars:
+        return "empty"
+    if cfg.drop_truncated and finish_reason == "length":
+        return "truncated"
+    if cfg.max_chars is not None and len(stripped) > cfg.max_chars:
+        return "too_long"
+    if cfg._refusal is not None and cfg._refusal.search(stripped):
+        return "refusal"
+    if cfg._leak is not None and cfg._leak.search(stripped):
+        return "leak"
+    return None

@@ -1,0 +1,368 @@
+"""Sharded, resumable self-generation run: records -> requests -> cache/backend -> filters -> shards.
+
+Output directory layout::
+
+    out/shard-00000.jsonl ...   kept training rows (``Sample`` dicts, official layout + ``meta``)
+    out/rejects.jsonl           dropped requests: {key, id, dataset, stage, reason, retryable, response}
+    out/cache.sqlite            response cache (hash of model + messages + sampling params)
+    out/run.json                the settings of the last run
+
+Exactly-once under kill -9 at any moment: rows are appended (one ``write`` per batch, then ``fsync``)
+and the set of finished request keys is *read back from the shards and the rejects file* at start-up;
+there is no separate index that could disagree with them. A line torn by a kill mid-write is cut off
+before appending again. A request is finished when its row is in a shard or it has a permanent reject;
+transient failures that exhausted their retries are tried again by the next run. Responses go to the
+cache before the rows are written, so the work lost to a kill is at most re-reading a cached batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from desta.data.backends import BackendResult, RetryPolicy, TextBackend, generate_with_retries
+from desta.data.cache import ResponseCache
+from desta.data.filters import FilterConfig, check_response
+from desta.data.generate import (
+    InstructionSampler,
+    PromptFormat,
+    Request,
+    SamplingParams,
+    build_request,
+    cache_key,
+    default_describe,
+    default_pool,
+    request_key,
+    to_sample,
+)
+from desta.data.records import AudioRecord
+
+SHARD_PATTERN = "shard-{:05d}.jsonl"
+REJECTS = "rejects.jsonl"
+CACHE = "cache.sqlite"
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Settings of a self-generation run."""
+
+    num_per_record: int = 1  # requests (different instructions) per record
+    seed: int = 0  # run seed; every request's instruction and sampling seed derive from it and its key
+    batch_size: int = 64  # requests per backend call
+    shard_size: int = 10_000  # rows per output shard
+    sampling: SamplingParams = SamplingParams()
+    retry: RetryPolicy = RetryPolicy()
+    filters: FilterConfig = FilterConfig()
+    prompt: PromptFormat = PromptFormat()
+    enrich: bool = False  # measure missing attributes from the audio (desta.data.attributes.enrich)
+    use_cache: bool = True
+    progress: bool = True
+
+
+@dataclass
+class RunSummary:
+    requests: int = 0  # all requests of the input, finished before or not
+    skipped: int = 0  # already finished by an earlier run
+    written: int = 0  # rows kept this run
+    rejected: Counter = field(default_factory=Counter)  # reason -> count, this run
+    cache_hits: int = 0
+    backend_calls: int = 0  # conversations sent to the backend, retries included
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rejected"] = dict(self.rejected)
+        return d
+
+
+# ------------------------------------------------------------------------------------ shard files
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    """Cut a final line that has no newline (a writer killed mid-line)."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        block = 1 << 16
+        pos = size
+        while pos > 0:
+            start = max(0, pos - block)
+            f.seek(start)
+            chunk = f.read(pos - start)
+            nl = chunk.rfind(b"\n")
+            if nl >= 0:
+                f.truncate(start + nl + 1)
+                return
+            pos = start
+        f.truncate(0)
+
+
+def _iter_keys(path: Path, field_path: tuple[str, ...]) -> Iterator[tuple[str, dict]]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            value: Any = obj
+            for name in field_path:
+                value = value.get(name, {}) if isinstance(value, dict) else {}
+            if isinstance(value, str):
+                yield value, obj
+
+
+def shard_paths(out_dir: str | os.PathLike) -> list[Path]:
+    return sorted(Path(out_dir).glob("shard-*.jsonl"))
+
+
+def finished_keys(out_dir: str | os.PathLike) -> set[str]:
+    """Keys of requests with a row in a shard or a permanent reject (torn tails are cut first)."""
+    out = Path(out_dir)
+    done: set[str] = set()
+    for path in shard_paths(out):
+        _truncate_torn_tail(path)
+        done.update(k for k, _ in _iter_keys(path, ("meta", "key")))
+    rej = out / REJECTS
+    if rej.exists():
+        _truncate_torn_tail(rej)
+        done.update(k for k, obj in _iter_keys(rej, ("key",)) if not obj.get("retryable"))
+    return done
+
+
+class ShardWriter:
+    """Appends rows to ``shard-NNNNN.jsonl`` files of at most ``shard_size`` rows, fsync per call."""
+
+    def __init__(self, out_dir: str | os.PathLike, shard_size: int) -> None:
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.shard_size = shard_size
+        existing = shard_paths(self.out)
+        self.index = int(existing[-1].stem.split("-")[1]) if existing else 0
+        self.count = 0
+        if existing:
+            _truncate_torn_tail(existing[-1])
+            with open(existing[-1], "rb") as f:
+                self.count = sum(1 for _ in f)
+
+    def _append(self, path: Path, lines: list[str]) -> None:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("".join(lines))
+            f.flush()
+            os.fsync(f.fileno())
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in rows]
+        while lines:
+            if self.count >= self.shard_size:
+                self.index, self.count = self.index + 1, 0
+            room = self.shard_size - self.count
+            part, lines = lines[:room], lines[room:]
+            self._append(self.out / SHARD_PATTERN.format(self.index), part)
+            self.count += len(part)
+
+    def write_rejects(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._append(self.out / REJECTS, [json.dumps(r, ensure_ascii=False) + "\n" for r in rows])
+
+
+# ------------------------------------------------------------------------------------- processing
+
+
+@dataclass
+class BatchOutcome:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    cache_hits: int = 0
+    backend_calls: int = 0
+
+
+def reject_row(
+    req_key: str,
+    record: AudioRecord | None,
+    stage: str,
+    reason: str,
+    *,
+    retryable: bool = False,
+    response: str = "",
+) -> dict[str, Any]:
+    return {
+        "key": req_key,
+        "id": record.id if record else "",
+        "dataset": record.corpus if record else "",
+        "stage": stage,
+        "reason": reason,
+        "retryable": retryable,
+        "response": response,
+    }
+
+
+def reason_class(reason: str) -> str:
+    """A short class for counting: ``"HTTP 400: ..."`` -> ``"HTTP 400"``, ``"filter:leak"`` stays."""
+    if reason.startswith("filter:"):
+        return reason
+    head = reason.split(":", 1)[0].strip()
+    return head if head != reason else reason[:60]
+
+
+def process_requests(
+    requests: list[Request],
+    backend: TextBackend,
+    config: GenerateConfig,
+    cache: ResponseCache | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BatchOutcome:
+    """Answer a batch of requests (cache first, then the backend with retries) and filter the answers."""
+    outcome = BatchOutcome()
+    params = [replace(config.sampling, seed=r.seed) for r in requests]
+    keys = [cache_key(backend.model_id, r.generation_messages, p) for r, p in zip(requests, params)]
+    cached = cache.get_many(keys) if cache is not None else {}
+    outcome.cache_hits = sum(k in cached for k in keys)
+    results: list[BackendResult | None] = [cached.get(k) for k in keys]
+    todo = [i for i, r in enumerate(results) if r is None]
+    if todo:
+        got, attempts = generate_with_retries(
+            backend,
+            [requests[i].generation_messages for i in todo],
+            [params[i] for i in todo],
+            config.retry,
+            sleep=sleep,
+            seed=requests[todo[0]].seed,
+        )
+        outcome.backend_calls = sum(attempts)
+        for i, r in zip(todo, got):
+            results[i] = r
+        if cache is not None:
+            cache.put_many({keys[i]: r for i, r in zip(todo, got) if r.ok})
+    for req, res in zip(requests, results):
+        assert res is not None
+        if not res.ok:
+            outcome.rejects.append(
+                reject_row(req.key, req.record, "backend", res.error or "error", retryable=res.retryable)
+            )
+            continue
+        why = check_response(res.text, res.finish_reason, config.filters)
+        if why is not None:
+            outcome.rejects.append(
+                reject_row(req.key, req.record, "filter", f"filter:{why}", response=res.text)
+            )
+            continue
+        outcome.rows.append(
+            to_sample(req, res.text, model=backend.model_id, finish_reason=res.finish_reason).to_dict()
+        )
+    return outcome
+
+
+def iter_requests(
+    records: Iterable[AudioRecord],
+    config: GenerateConfig,
+    done: set[str],
+    summary: RunSummary,
+    rejects: list[dict[str, Any]],
+    *,
+    pool: InstructionSampler,
+    describe: Callable[[AudioRecord], str],
+) -> Iterator[Request]:
+    """Requests not finished yet; a record that cannot be described becomes a reject, not a crash."""
+    enrich = None
+    if config.enrich:
+        from desta.data.attributes import enrich
+    for record in records:
+        keys = [request_key(record, k) for k in range(config.num_per_record)]
+        summary.requests += len(keys)
+        todo = [k for k, key in enumerate(keys) if key not in done]
+        summary.skipped += len(keys) - len(todo)
+        if not todo:
+            continue
+        try:
+            rec = enrich(record) if enrich is not None else record
+            for k in todo:
+                yield build_request(rec, k, seed=config.seed, pool=pool, describe=describe, fmt=config.prompt)
+        except Exception as err:  # bad metadata or audio must not stop a run of millions
+            for k in todo:
+                rejects.append(
+                    reject_row(keys[k], record, "request", f"request: {type(err).__name__}: {err}")
+                )
+
+
+def _batched(it: Iterator[Request], n: int) -> Iterator[list[Request]]:
+    batch: list[Request] = []
+    for x in it:
+        batch.append(x)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def write_run_info(out: Path, backend: TextBackend, config: GenerateConfig) -> None:
+    info = {"backend": backend.name, "model": backend.model_id, "config": asdict(config)}
+    tmp = out / "run.json.tmp"
+    tmp.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, out / "run.json")
+
+
+def run_generation(
+    records: Iterable[AudioRecord],
+    out_dir: str | os.PathLike,
+    backend: TextBackend,
+    config: GenerateConfig = GenerateConfig(),
+    *,
+    pool: InstructionSampler | None = None,
+    describe: Callable[[AudioRecord], str] | None = None,
+    total_records: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunSummary:
+    """Generate responses for every (record, k) not finished in ``out_dir``; safe to kill and rerun."""
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    writer = ShardWriter(out, config.shard_size)
+    done = finished_keys(out)
+    write_run_info(out, backend, config)
+    pool = pool if pool is not None else default_pool()
+    describe = describe if describe is not None else default_describe()
+    cache = ResponseCache(out / CACHE) if config.use_cache else None
+    summary = RunSummary()
+    pending_rejects: list[dict[str, Any]] = []
+    total = total_records * config.num_per_record if total_records is not None else None
+    bar = tqdm(total=total, unit="req", disable=not config.progress, dynamic_ncols=True, smoothing=0.05)
+    try:
+        reqs = iter_requests(records, config, done, summary, pending_rejects, pool=pool, describe=describe)
+        seen = 0
+        for batch in _batched(reqs, config.batch_size):
+            outcome = process_requests(batch, backend, config, cache, sleep=sleep)
+            writer.write(outcome.rows)
+            writer.write_rejects(pending_rejects + outcome.rejects)
+            for r in pending_rejects + outcome.rejects:
+                summary.rejected[reason_class(r["reason"])] += 1
+            pending_rejects.clear()
+            summary.written += len(outcome.rows)
+            summary.cache_hits += outcome.cache_hits
+            summary.backend_calls += outcome.backend_calls
+            bar.update(summary.requests - seen)
+            seen = summary.requests
+            bar.set_postfix(
+                kept=summary.written, rejected=sum(summary.rejected.values()), cached=summary.cache_hits
+            )
+        writer.write_rejects(pending_rejects)
+        for r in pending_rejects:
+            summary.rejected[reason_class(r["reason"])] += 1
+        bar.update(summary.requests - seen)
+    finally:
+        bar.close()
+        if cache is not None:
+            cache.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary

@@ -1,0 +1,559 @@
+"""An offline labeled audio corpus built from Debian TTS engines and Debian-packaged recordings.
+
+Sources (each can be switched off; a missing one is reported with the Debian package to install and the
+builder goes on with the others):
+
+=============== ======================================================== =============================
+engine          what                                                     labels
+=============== ======================================================== =============================
+``espeak``      espeak-ng, en-us/en-gb/de/fr/es/zh, voice variants        transcript, language, Gender,
+                ``+m1..+m5`` / ``+f1..+f4``, speed ``-s``, pitch ``-p``,  Accent, Speaking speed, Pitch,
+                amplitude ``-a``                                          Volume, Source
+``flite``       flite voices kal16/rms/awb (male), slt (female)           transcript, Gender, Accent,
+                with ``duration_stretch``                                 Speaking speed, Volume, Source
+``festival``    text2wave, kal_diphone (male), cmu_us_slt_arctic_hts      transcript, Gender, Speaking
+                (female) with ``Duration_Stretch``                        speed, Volume, Source
+``pocketsphinx`` real read speech, /usr/share/pocketsphinx/test/data      transcript, Source
+``allison``     real IVR prompts by one US female voice (asterisk),       transcript (from the file
+                digits, letters, NATO alphabet, a few phrases; 8 kHz      name), Gender, Source
+``freedesktop`` sound-theme-freedesktop effects (bell, camera shutter,    caption (kind "sound"), or
+                ...) and spoken channel names                             transcript for the voices
+``noisy``       a synthesized utterance plus white/pink/brown noise at    the utterance's labels plus
+                a known SNR (0-20 dB)                                     Noise Level, SNR, Noise type
+=============== ======================================================== =============================
+
+Every clip is resampled to 16 kHz mono and written as 16-bit WAV under ``OUT/audio/<corpus>/``;
+records go to ``OUT/manifest.jsonl`` (all), ``OUT/train.jsonl`` and ``OUT/test.jsonl``, with audio
+paths relative to ``OUT``. The test split is held out twice over: its clips use *held-out sentences*
+(a fixed hash split of each sentence file) *and held-out voices* (espeak variants m5/f4, flite rms,
+festival slt), and real recordings are split by file. Everything is deterministic given ``seed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desta.data.records import AudioRecord, write_records
+from desta.errors import DeSTAError
+
+SAMPLE_RATE = 16_000
+ENGINES = ("espeak", "flite", "festival", "pocketsphinx", "allison", "freedesktop", "noisy")
+#: Relative share of clips per engine when all are available (real sources stop when used up).
+ENGINE_WEIGHTS = {
+    "espeak": 5,
+    "flite": 2,
+    "festival": 1,
+    "pocketsphinx": 1,
+    "allison": 2,
+    "freedesktop": 1,
+    "noisy": 2,
+}
+LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "zh": "Chinese"}
+DEBIAN_PACKAGES = {
+    "espeak": "espeak-ng",
+    "flite": "flite",
+    "festival": "festival festvox-kallpc16k festvox-us-slt-hts",
+    "pocketsphinx": "pocketsphinx-testdata",
+    "allison": "asterisk-core-sounds-en-wav",
+    "freedesktop": "sound-theme-freedesktop",
+}
+POCKETSPHINX_DIR = Path("/usr/share/pocketsphinx/test/data")
+ALLISON_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+FREEDESKTOP_DIR = Path("/usr/share/sounds/freedesktop/stereo")
+
+# espeak-ng: language -> (voice, accent); variants (suffix, gender) per split
+ESPEAK_VOICES = {
+    "en": (("en-us", "American"), ("en-gb", "British")),
+    "de": (("de", ""),),
+    "fr": (("fr-fr", ""),),
+    "es": (("es", ""),),
+    "zh": (("cmn", ""),),
+}
+ESPEAK_VARIANTS = {
+    "train": (("m1", "Male"), ("m3", "Male"), ("f1", "Female"), ("f3", "Female")),
+    "test": (("m5", "Male"), ("f4", "Female")),
+}
+ESPEAK_SPEED = {"Slow": 120, "Normal": 170, "Fast": 230}  # words per minute (-s)
+ESPEAK_PITCH = {"Low": 20, "Normal": 50, "High": 80}  # 0-99 (-p)
+ESPEAK_VOLUME = {"Low": 35, "Normal": 100, "High": 180}  # amplitude 0-200 (-a)
+# flite / festival: (voice, gender, accent) per split; speed by duration stretch; volume by gain
+FLITE_VOICES = {
+    "train": (("kal16", "Male", "American"), ("awb", "Male", "Scottish"), ("slt", "Female", "American")),
+    "test": (("rms", "Male", "American"),),
+}
+FESTIVAL_VOICES = {
+    "train": (("kal_diphone", "Male", "American"),),
+    "test": (("cmu_us_slt_arctic_hts", "Female", "American"),),
+}
+STRETCH = {"Slow": 1.35, "Normal": 1.0, "Fast": 0.75}
+GAIN = {"Low": 0.15, "Normal": 0.5, "High": 0.95}  # peak after normalisation
+NOISE_SNR = (0, 5, 10, 15, 20)
+NOISE_TYPES = ("white", "pink", "brown")
+
+ALLISON_WORDS = {
+    **{str(i): w for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())},
+    **{str(10 * i): w for i, w in zip(range(3, 10), "thirty forty fifty sixty seventy eighty ninety".split())},
+    "hundred": "hundred", "thousand": "thousand", "million": "million", "billion": "billion", "oh": "oh",
+    "minus": "minus", "today": "today", "tomorrow": "tomorrow", "yesterday": "yesterday", "oclock": "o'clock",
+}  # fmt: skip
+NATO = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey x-ray yankee zulu".split()
+ALLISON_PHRASES = {
+    "hello-world": "Hello world.",
+    "goodbye": "Goodbye.",
+    "hello": "Hello.",
+    "please-try-again": "Please try again.",
+    "one-moment-please": "One moment please.",
+}
+FREEDESKTOP_CAPTIONS = {
+    "alarm-clock-elapsed": "an alarm clock ringing", "audio-test-signal": "an audio test signal",
+    "audio-volume-change": "a short volume-change blip", "bell": "a bell ring", "camera-shutter": "a camera shutter click",
+    "complete": "a completion chime", "device-added": "a device-connected chime", "device-removed": "a device-removed chime",
+    "dialog-information": "an information chime", "dialog-warning": "a warning sound", "message-new-instant": "an instant message alert",
+    "message": "a message notification", "network-connectivity-established": "a network-connected chime",
+    "network-connectivity-lost": "a network-lost sound", "phone-incoming-call": "a phone ringing for an incoming call",
+    "phone-outgoing-busy": "a busy tone", "phone-outgoing-calling": "a ringback tone of an outgoing call",
+    "power-plug": "a power-plug chime", "power-unplug": "a power-unplug chime", "screen-capture": "a screen-capture shutter sound",
+    "service-login": "a login chime", "service-logout": "a logout chime", "suspend-error": "an error sound",
+    "trash-empty": "crumpling paper of an emptied trash can", "window-attention": "an attention chime", "window-question": "a question chime",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to build."""
+
+    num_clips: int = 100
+    seed: int = 0
+    engines: tuple[str, ...] = ENGINES
+    languages: tuple[str, ...] = tuple(LANGUAGES)  # for espeak; flite/festival are English only
+    test_fraction: float = 0.2  # share of clips in the held-out test split
+    workers: int = 2  # parallel engine processes
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = set(self.engines) - set(ENGINES)
+        if unknown:
+            raise DeSTAError(f"unknown synth engines {sorted(unknown)}; choose from {', '.join(ENGINES)}")
+        bad = set(self.languages) - set(LANGUAGES)
+        if bad:
+            raise DeSTAError(f"unknown languages {sorted(bad)}; choose from {', '.join(LANGUAGES)}")
+        if not 0 <= self.test_fraction < 1 or self.num_clips < 0:
+            raise DeSTAError("need 0 <= test_fraction < 1 and num_clips >= 0")
+
+
+@dataclass
+class SynthSummary:
+    out_dir: str
+    clips: int = 0
+    per_corpus: Counter = field(default_factory=Counter)
+    per_split: Counter = field(default_factory=Counter)
+    unavailable: dict[str, str] = field(default_factory=dict)  # engine -> what to install
+    failed: list[str] = field(default_factory=list)  # "id: reason"
+
+
+# ----------------------------------------------------------------------------------- sentences
+
+
+def _unit(key: str) -> float:
+    """A stable number in [0, 1) for a string (the same on every machine and Python version)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") / 2**64
+
+
+def load_sentences(language: str) -> list[str]:
+    text = (
+        resources.files("desta.data")
+        .joinpath("synth_sentences", f"{language}.txt")
+        .read_text(encoding="utf-8")
+    )
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def split_of(key: str, test_fraction: float) -> str:
+    return "test" if _unit(key) < test_fraction else "train"
+
+
+def sentence_splits(language: str, test_fraction: float) -> dict[str, list[str]]:
+    """Sentences by split: a fixed hash split, the same for every seed."""
+    out: dict[str, list[str]] = {"train": [], "test": []}
+    for s in load_sentences(language):
+        out[split_of(f"{language}:{s}", test_fraction if test_fraction > 0 else 0.0)].append(s)
+    if test_fraction > 0 and not out["test"]:
+        out["test"].append(out["train"].pop())
+    return out
+
+
+# -------------------------------------------------------------------------------- availability
+
+
+def engine_problem(engine: str) -> str | None:
+    """Why ``engine`` cannot run here (with the Debian package to install), or ``None``."""
+    pkg = DEBIAN_PACKAGES.get(engine)
+    checks: dict[str, Callable[[], bool]] = {
+        "espeak": lambda: shutil.which("espeak-ng") is not None,
+        "flite": lambda: shutil.which("flite") is not None,
+        "festival": lambda: shutil.which("text2wave") is not None,
+        "pocketsphinx": lambda: (POCKETSPHINX_DIR / "librivox" / "transcription").exists(),
+        "allison": lambda: (ALLISON_DIR / "digits").is_dir(),
+        "freedesktop": lambda: FREEDESKTOP_DIR.is_dir(),
+        "noisy": lambda: shutil.which("espeak-ng") is not None or shutil.which("flite") is not None,
+    }
+    if checks[engine]():
+        return None
+    if engine == "noisy":
+        return "needs espeak-ng or flite as its speech source: apt-get install espeak-ng flite"
+    return f"not installed: apt-get install {pkg}"
+
+
+# ------------------------------------------------------------------------------ real recordings
+
+
+def _real_items(engine: str) -> list[dict[str, Any]]:
+    """Every usable file of a real-recording source, as plan items (without split)."""
+    items: list[dict[str, Any]] = []
+    if engine == "pocketsphinx":
+        for sub, trans in (("librivox", "librivox/transcription"), ("cards", "cards/cards.transcription")):
+            for line in (POCKETSPHINX_DIR / trans).read_text().splitlines():
+                if "(" not in line:
+                    continue
+                text, fid = line.rsplit("(", 1)
+                text = text.replace("<s>", "").replace("</s>", "").strip()
+                name = fid.strip(" )").split("/")[-1]
+                path = POCKETSPHINX_DIR / sub / f"{name}.wav"
+                if path.exists():
+                    items.append(
+                        {"path": str(path), "transcript": text.capitalize(), "name": f"{sub}-{name}"}
+                    )
+        for name, text in (
+            ("goforward", "Go forward ten meters"),
+            ("something", "Go somewhere and do something"),
+        ):
+            path = POCKETSPHINX_DIR / f"{name}.raw"
+            if path.exists():
+                items.append({"path": str(path), "transcript": text, "name": name, "raw": True})
+    elif engine == "allison":
+        for f in sorted((ALLISON_DIR / "digits").glob("*.wav")):
+            if f.stem in ALLISON_WORDS:
+                items.append(
+                    {
+                        "path": str(f),
+                        "transcript": ALLISON_WORDS[f.stem].capitalize(),
+                        "name": f"digits-{f.stem}",
+                    }
+                )
+        for f in sorted((ALLISON_DIR / "letters").glob("?.wav")):
+            items.append({"path": str(f), "transcript": f.stem.upper(), "name": f"letters-{f.stem}"})
+        for f in sorted((ALLISON_DIR / "phonetic").glob("?_p.wav")):
+            if f.stem[0].isalpha():
+                items.append(
+                    {
+                        "path": str(f),
+                        "transcript": NATO[ord(f.stem[0]) - ord("a")].capitalize(),
+                        "name": f"phonetic-{f.stem}",
+                    }
+                )
+        for stem, text in ALLISON_PHRASES.items():
+            if (ALLISON_DIR / f"{stem}.wav").exists():
+                items.append({"path": str(ALLISON_DIR / f"{stem}.wav"), "transcript": text, "name": stem})
+    elif engine == "freedesktop":
+        seen: set[str] = set()
+        for f in sorted(FREEDESKTOP_DIR.glob("*.oga")):
+            real = os.path.realpath(f)
+            if real in seen or f.is_symlink():
+                continue
+            seen.add(real)
+            if f.stem.startswith("audio-channel-"):
+                words = f.stem.removeprefix("audio-channel-").replace("-", " ")
+                items.append({"path": str(f), "transcript": words.capitalize(), "name": f.stem})
+            else:
+                items.append(
+                    {
+                        "path": str(f),
+                        "caption": FREEDESKTOP_CAPTIONS.get(f.stem, f.stem.replace("-", " ")),
+                        "name": f.stem,
+                        "sound": True,
+                    }
+                )
+    return items
+
+
+# ------------------------------------------------------------------------------------- planning
+
+
+def plan_clips(config: SynthConfig, available: list[str]) -> list[dict[str, Any]]:
+    """Fully specified, deterministic clip jobs: engine, split, text, voice and every control."""
+    rng = random.Random(config.seed)
+    sentences = {lang: sentence_splits(lang, config.test_fraction) for lang in LANGUAGES}
+    real: dict[str, dict[str, list[dict]]] = {}
+    for engine in ("pocketsphinx", "allison", "freedesktop"):
+        if engine in available:
+            items = _real_items(engine)
+            by_split: dict[str, list[dict]] = {"train": [], "test": []}
+            for it in items:
+                by_split[split_of(f"{engine}:{it['name']}", config.test_fraction)].append(it)
+            for lst in by_split.values():
+                rng.shuffle(lst)
+            real[engine] = by_split
+    langs = [lang for lang in config.languages]
+    jobs: list[dict[str, Any]] = []
+
+    def tts_job(engine: str, split: str) -> dict[str, Any]:
+        speed = rng.choice(list(ESPEAK_SPEED))
+        volume = rng.choice(list(GAIN))
+        if engine == "espeak":
+            lang = rng.choice(langs)
+            voice, accent = rng.choice(ESPEAK_VOICES[lang])
+            variant, gender = rng.choice(ESPEAK_VARIANTS[split])
+            pitch = rng.choice(list(ESPEAK_PITCH))
+            return {"engine": engine, "language": lang, "voice": f"{voice}+{variant}", "gender": gender, "accent": accent,
+                    "speed": speed, "pitch": pitch, "volume": volume, "text": rng.choice(sentences[lang][split])}  # fmt: skip
+        voices = (FLITE_VOICES if engine == "flite" else FESTIVAL_VOICES)[split]
+        voice, gender, accent = rng.choice(voices)
+        return {"engine": engine, "language": "en", "voice": voice, "gender": gender, "accent": accent, "speed": speed,
+                "volume": volume, "text": rng.choice(sentences["en"][split])}  # fmt: skip
+
+    tts_for_noisy = [
+        e for e in ("espeak", "flite") if e in available or (e == "espeak" and shutil.which("espeak-ng"))
+    ]
+    counter = 0
+    while len(jobs) < config.num_clips:
+        split = "test" if rng.random() < config.test_fraction else "train"
+        choices = [e for e in available if e not in real or real[e][split]]
+        if not choices:
+            if not any(e not in real for e in available) and not any(
+                real[e]["train"] or real[e]["test"] for e in real
+            ):
+                break  # only real sources, all used up
+            continue
+        engine = rng.choices(choices, weights=[ENGINE_WEIGHTS[e] for e in choices])[0]
+        counter += 1
+        if engine in real:
+            job = {"engine": engine, "item": real[engine][split].pop()}
+        elif engine == "noisy":
+            base = tts_job(rng.choice(tts_for_noisy), split)
+            job = {**base, "engine": "noisy", "base_engine": base["engine"], "snr": rng.choice(NOISE_SNR),
+                   "noise": rng.choice(NOISE_TYPES), "noise_seed": rng.randrange(2**31)}  # fmt: skip
+        else:
+            job = tts_job(engine, split)
+        job["split"] = split
+        job["id"] = f"{engine}-{counter:06d}"
+        jobs.append(job)
+    return jobs
+
+
+# ------------------------------------------------------------------------------------ rendering
+
+
+def _run(cmd: list[str], stdin: bytes | None = None) -> None:
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=120)
+    if proc.returncode != 0:
+        raise DeSTAError(
+            f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-300:]}"
+        )
+
+
+def _read(path: str | Path, raw: bool = False) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    if raw:  # headerless 16 kHz signed 16-bit little-endian
+        return np.fromfile(path, dtype="<i2").astype(np.float32) / 32768.0, 16_000
+    x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    return x.mean(axis=1), sr
+
+
+def to_16k(x: np.ndarray, sr: int) -> np.ndarray:
+    import soxr
+
+    x = np.asarray(x, dtype=np.float32)
+    return x if sr == SAMPLE_RATE else soxr.resample(x, sr, SAMPLE_RATE).astype(np.float32)
+
+
+def _peak_gain(x: np.ndarray, peak: float) -> np.ndarray:
+    m = float(np.max(np.abs(x))) if x.size else 0.0
+    return x * (peak / m) if m > 0 else x
+
+
+def colored_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance white, pink (1/f power) or brown (1/f^2 power) noise of ``n`` samples."""
+    white = rng.standard_normal(n)
+    if kind == "white":
+        noise = white
+    else:
+        spec = np.fft.rfft(white)
+        f = np.arange(spec.size, dtype=np.float64)
+        f[0] = 1.0
+        spec /= np.sqrt(f) if kind == "pink" else f
+        noise = np.fft.irfft(spec, n)
+    noise = noise - noise.mean()
+    return (noise / (noise.std() + 1e-12)).astype(np.float32)
+
+
+def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """``speech + g * noise`` with ``10 log10(P_speech / P_scaled_noise) == snr_db``; rescaled (SNR kept) to peak <= 0.99."""
+    ps = float(np.mean(speech.astype(np.float64) ** 2))
+    pn = float(np.mean(noise.astype(np.float64) ** 2))
+    g = np.sqrt(ps / (pn * 10 ** (snr_db / 10))) if pn > 0 else 0.0
+    y = speech + g * noise
+    peak = float(np.max(np.abs(y)))
+    return (y * (0.99 / peak) if peak > 0.99 else y).astype(np.float32)
+
+
+def _synthesize(job: dict[str, Any], tmp: Path) -> np.ndarray:
+    engine = job.get("base_engine", job["engine"])
+    wav = tmp / f"{job['id']}.wav"
+    if engine == "espeak":
+        amp = ESPEAK_VOLUME[job["volume"]]
+        _run(["espeak-ng", "-b", "1", "-v", job["voice"], "-s", str(ESPEAK_SPEED[job["speed"]]), "-p", str(ESPEAK_PITCH[job["pitch"]]),
+              "-a", str(amp), "-w", str(wav), job["text"]])  # fmt: skip
+        x, sr = _read(wav)
+        return to_16k(x, sr)
+    if engine == "flite":
+        _run(
+            [
+                "flite",
+                "-voice",
+                job["voice"],
+                "--setf",
+                f"duration_stretch={STRETCH[job['speed']]}",
+                "-t",
+                job["text"],
+                "-o",
+                str(wav),
+            ]
+        )
+    elif engine == "festival":
+        evals = [f"(voice_{job['voice']})", f"(Parameter.set 'Duration_Stretch {STRETCH[job['speed']]})"]
+        cmd = ["text2wave", "-o", str(wav)]
+        for e in evals:
+            cmd += ["-eval", e]
+        _run(cmd, stdin=job["text"].encode())
+    else:
+        raise DeSTAError(f"not a TTS engine: {engine}")
+    x, sr = _read(wav)
+    return _peak_gain(to_16k(x, sr), GAIN[job["volume"]])
+
+
+def _record_for(job: dict[str, Any], audio_rel: str, duration: float) -> AudioRecord:
+    engine = job["engine"]
+    if engine in ("pocketsphinx", "allison", "freedesktop"):
+        it = job["item"]
+        corpus = {
+            "pocketsphinx": "pocketsphinx-testdata",
+            "allison": "asterisk-allison",
+            "freedesktop": "freedesktop-sounds",
+        }[engine]
+        attrs = {"Gender": "Female"} if engine == "allison" else {}
+        if it.get("sound"):
+            return AudioRecord(id=job["id"], audio=audio_rel, corpus=corpus, duration=duration, caption=it["caption"], kind="sound",
+                               attributes={"Source": "Sound effect", "Sound": it["name"]})  # fmt: skip
+        attrs["Source"] = "Real human recording" if engine != "freedesktop" else "Recorded voice prompt"
+        return AudioRecord(id=job["id"], audio=audio_rel, corpus=corpus, duration=duration, transcript=it["transcript"],
+                           attributes=attrs, language="en", kind="speech")  # fmt: skip
+    base = job.get("base_engine", engine)
+    attrs: dict[str, str] = {"Gender": job["gender"]}
+    if job.get("accent"):
+        attrs["Accent"] = job["accent"]
+    attrs["Language"] = LANGUAGES[job["language"]]
+    attrs["Speaking speed"] = job["speed"]
+    if "pitch" in job:
+        attrs["Pitch"] = job["pitch"]
+    attrs["Volume"] = job["volume"]
+    attrs["Source"] = (
+        f"Synthetic speech ({ {'espeak': 'espeak-ng', 'flite': 'flite', 'festival': 'festival'}[base] })"
+    )
+    corpus = f"synth-{base}"
+    if engine == "noisy":
+        level = "Noisy" if job["snr"] <= 5 else "Moderate" if job["snr"] <= 15 else "Low"
+        attrs.update(
+            {
+                "Noise Level": level,
+                "Signal-to-Noise Ratio": f"{job['snr']}db",
+                "Noise type": f"{job['noise']} noise",
+            }
+        )
+        corpus = "synth-noisy"
+    return AudioRecord(id=job["id"], audio=audio_rel, corpus=corpus, duration=duration, transcript=job["text"], attributes=attrs,
+                       language=job["language"], kind="speech")  # fmt: skip
+
+
+def render_clip(job: dict[str, Any], out_dir: Path, tmp: Path) -> AudioRecord:
+    """Make one clip's audio (16 kHz mono 16-bit WAV) and its record."""
+    import soundfile as sf
+
+    if job["engine"] in ("pocketsphinx", "allison", "freedesktop"):
+        x, sr = _read(job["item"]["path"], raw=job["item"].get("raw", False))
+        audio = to_16k(x, sr)
+    else:
+        audio = _synthesize(job, tmp)
+        if job["engine"] == "noisy":
+            noise = colored_noise(job["noise"], audio.size, np.random.default_rng(job["noise_seed"]))
+            audio = mix_at_snr(audio, noise, job["snr"])
+    if audio.size == 0:
+        raise DeSTAError("engine produced no audio")
+    record = _record_for(job, "", round(audio.size / SAMPLE_RATE, 3))
+    rel = f"audio/{record.corpus}/{job['id']}.wav"
+    path = out_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
+    return record.with_(audio=rel)
+
+
+def build_corpus(
+    out_dir: str | os.PathLike,
+    config: SynthConfig = SynthConfig(),
+    *,
+    log: Callable[[str], None] | None = None,
+) -> SynthSummary:
+    """Build the corpus in ``out_dir``; returns counts, unavailable engines and failed clips."""
+    from tqdm.auto import tqdm
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = SynthSummary(out_dir=str(out))
+    available = []
+    for engine in config.engines:
+        problem = engine_problem(engine)
+        if problem is None:
+            available.append(engine)
+        else:
+            summary.unavailable[engine] = problem
+            log(f"desta data synth: skipping {engine}: {problem}")
+    if not available:
+        raise DeSTAError(f"no synth engine is available: {summary.unavailable}")
+    jobs = plan_clips(config, available)
+    records: list[AudioRecord | None] = [None] * len(jobs)
+    with (
+        tempfile.TemporaryDirectory(prefix="desta-synth-") as tmpdir,
+        ThreadPoolExecutor(max(1, config.workers)) as pool,
+    ):
+        futures = [pool.submit(render_clip, job, out, Path(tmpdir)) for job in jobs]
+        for i, fut in enumerate(tqdm(futures, desc="synth", unit="clip", disable=not config.progress)):
+            try:
+                records[i] = fut.result()
+            except Exception as err:  # one broken clip never stops the build
+                summary.failed.append(f"{jobs[i]['id']}: {type(err).__name__}: {err}")
+    kept = [(job, r) for job, r in zip(jobs, records) if r is not None]
+    write_records(out / "manifest.jsonl", (r for _, r in kept))
+    for split in ("train", "test"):
+        write_records(out / f"{split}.jsonl", (r for job, r in kept if job["split"] == split))
+    summary.clips = len(kept)
+    summary.per_corpus = Counter(r.corpus for _, r in kept)
+    summary.per_split = Counter(job["split"] for job, _ in kept)
+    for msg in summary.failed:
+        log(f"desta data synth: failed clip {msg}")
+    return summary

@@ -1,0 +1,212 @@
+"""What produces the responses: a local desta model, any OpenAI-compatible audio endpoint, a text LLM.
+
+A predictor takes a batch of conversations in the desta message format and returns one string per
+conversation. The runner handles failures: when a batch raises, it retries item by item and records
+the error of each item that still fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from desta.eval.base import AUDIO_TOKEN, EvalError
+
+Conversation = list[dict[str, Any]]
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """name: recorded with the predictions; settings: decoding settings recorded with the scores."""
+
+    name: str
+
+    def predict(self, conversations: Sequence[Conversation]) -> list[str]: ...
+
+    @property
+    def settings(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Evaluation decoding: greedy, 512 new tokens (DeSTA's evaluation scripts)."""
+
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+
+
+class LocalModelPredictor:
+    """``desta.load_model(...).generate`` with greedy decoding."""
+
+    def __init__(self, model: Any, options: DecodeOptions = DecodeOptions()) -> None:
+        self.model = model
+        self.options = options
+        self.name = str(getattr(model, "name", "desta"))
+
+    @classmethod
+    def load(
+        cls, name: str | None, device: str = "cpu", options: DecodeOptions = DecodeOptions()
+    ) -> LocalModelPredictor:
+        import desta
+
+        return cls(desta.load_model(name, device=device), options)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"backend": "desta", "do_sample": False, "max_new_tokens": self.options.max_new_tokens}
+
+    def predict(self, conversations: Sequence[Conversation]) -> list[str]:
+        from desta import GenerationOptions
+
+        opts = GenerationOptions(max_new_tokens=self.options.max_new_tokens, do_sample=False)
+        return [r.text for r in self.model.generate(list(conversations), opts)]
+
+
+def wav_bytes(source: Any) -> bytes:
+    """Any audio source -> 16 kHz mono 16-bit WAV bytes (raises desta.errors.AudioError)."""
+    import soundfile as sf
+
+    from desta.audio import SAMPLE_RATE, decode_audio_bytes, load_audio
+
+    wave = decode_audio_bytes(source) if isinstance(source, bytes) else load_audio(source)
+    buf = io.BytesIO()
+    sf.write(buf, wave, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def to_openai_messages(conversation: Conversation) -> list[dict[str, Any]]:
+    """desta messages -> OpenAI chat messages with ``input_audio`` parts where ``<|AUDIO|>`` stood."""
+    out: list[dict[str, Any]] = []
+    for msg in conversation:
+        audios = list(msg.get("audios") or [])
+        content = str(msg.get("content", ""))
+        if not audios:
+            out.append({"role": msg["role"], "content": content})
+            continue
+        pieces = content.split(AUDIO_TOKEN)
+        if len(pieces) - 1 != len(audios):
+            raise EvalError(f"message has {len(pieces) - 1} {AUDIO_TOKEN} markers but {len(audios)} audios")
+        parts: list[dict[str, Any]] = []
+        for i, text in enumerate(pieces):
+            if text.strip():
+                parts.append({"type": "text", "text": text.strip()})
+            if i < len(audios):
+                data = base64.b64encode(wav_bytes(audios[i]["audio"])).decode("ascii")
+                parts.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
+        out.append({"role": msg["role"], "content": parts})
+    return out
+
+
+class OpenAIEndpointPredictor:
+    """Any OpenAI-compatible ``/v1/chat/completions`` that accepts ``input_audio`` parts (vLLM, ...)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        options: DecodeOptions = DecodeOptions(),
+        timeout_s: float = 300.0,
+        max_retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport
+        )
+        self.base_url = base_url
+        self.name = model
+        self.options = options
+        self.max_retries = max_retries
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {
+            "backend": "openai-endpoint",
+            "endpoint": self.base_url,
+            "temperature": self.options.temperature,
+            "max_tokens": self.options.max_new_tokens,
+        }
+
+    def predict(self, conversations: Sequence[Conversation]) -> list[str]:
+        return [self._one(c) for c in conversations]
+
+    def _one(self, conversation: Conversation) -> str:
+        body = {
+            "model": self.name,
+            "messages": to_openai_messages(conversation),
+            "temperature": self.options.temperature,
+            "max_tokens": self.options.max_new_tokens,
+        }
+        last = ""
+        for _ in range(self.max_retries + 1):
+            try:
+                resp = self._client.post("/chat/completions", json=body)
+            except httpx.HTTPError as err:
+                last = f"{type(err).__name__}: {err}"
+                continue
+            if resp.status_code == 429 or resp.status_code >= 500:
+                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                continue
+            if resp.status_code >= 400:
+                raise EvalError(f"endpoint refused the request: HTTP {resp.status_code}: {resp.text[:300]}")
+            try:
+                return str(resp.json()["choices"][0]["message"]["content"] or "")
+            except (ValueError, KeyError, IndexError, TypeError) as err:
+                last = f"malformed response ({err})"
+        raise EvalError(f"endpoint {self.base_url} failed after {self.max_retries + 1} tries: {last}")
+
+
+class TextLLMPredictor:
+    """A text-only chat LLM (the backbone) for reference runs such as Speech-IFEval's forgetting rate.
+
+    Conversations must carry no audio (use ``Task.text_prompt``). Greedy decoding.
+    """
+
+    def __init__(
+        self, model: Any, tokenizer: Any, name: str, options: DecodeOptions = DecodeOptions()
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.options = options
+
+    @classmethod
+    def load(cls, name: str, options: DecodeOptions = DecodeOptions()) -> TextLLMPredictor:
+        from desta.model.backbones import load_llm
+
+        model, tokenizer = load_llm(name)
+        return cls(model, tokenizer, name, options)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"backend": "text-llm", "do_sample": False, "max_new_tokens": self.options.max_new_tokens}
+
+    def predict(self, conversations: Sequence[Conversation]) -> list[str]:
+        import torch
+
+        outputs = []
+        for conv in conversations:
+            if any(m.get("audios") for m in conv):
+                raise EvalError("a text-only LLM cannot take audio; render the item with Task.text_prompt")
+            messages = [{"role": m["role"], "content": m["content"]} for m in conv]
+            ids = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt"
+            )
+            if not isinstance(ids, torch.Tensor):  # newer transformers return a BatchEncoding
+                ids = ids["input_ids"]
+            with torch.no_grad():
+                out = self.model.generate(
+                    ids,
+                    attention_mask=torch.ones_like(ids),
+                    max_new_tokens=self.options.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                )
+            outputs.append(self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip())
+        return outputs

@@ -1,0 +1,1 @@
+"""One module per benchmark; see `desta.eval.registry` for the names."""

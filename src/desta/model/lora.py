@@ -1,0 +1,26 @@
+"""Optional LoRA on the LLM (peft), as the official code offers it (off in the release)."""
+
+from __future__ import annotations
+
+from desta.errors import ConfigError
+
+
+def apply_lora(model) -> None:
+    """Wrap ``model.llm_model`` attention projections with LoRA adapters; only they become trainable.
+
+    Official settings (reference §7): r=16, alpha=16, dropout 0.1 on q/k/v projections.
+    """
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as err:  # pragma: no cover
+        raise ConfigError("use_lora needs peft: `pip install peft`") from err
+    cfg = model.config
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.lora_target_modules),
+    )
+    # keep the plain module (official: get_peft_model(...).base_model.model), so names stay llm_model.*
+    model.llm_model = get_peft_model(model.llm_model, lora).base_model.model
+    model.freeze_backbones()

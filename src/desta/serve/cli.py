@@ -1,0 +1,100 @@
+"""``desta serve`` (OpenAI-compatible server) and ``desta demo-web`` (Gradio page)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from desta.serve.settings import MiB, ServeSettings
+
+
+def settings_from_args(args: argparse.Namespace) -> ServeSettings:
+    return ServeSettings(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key or os.environ.get("DESTA_API_KEY") or None,
+        allowed_audio_dir=Path(args.allowed_audio_dir) if args.allowed_audio_dir else None,
+        served_model_name=args.served_model_name,
+        max_body_bytes=int(args.max_body_mb * MiB),
+        max_audio_seconds=args.max_audio_seconds,
+        max_audios_per_request=args.max_audios,
+        max_new_tokens_limit=args.max_tokens_limit,
+        max_batch_size=args.max_batch_size,
+        batch_window_ms=args.batch_window_ms,
+        batch_max_wait_ms=args.batch_max_wait_ms,
+        max_queue=args.max_queue,
+        request_timeout_s=args.timeout,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from desta.serve.server import make_engine, run_server
+
+    settings = settings_from_args(args)
+    run_server(make_engine(args.model, device=args.device, fake=args.fake), settings)
+    return 0
+
+
+def _demo_web(args: argparse.Namespace) -> int:
+    from desta.serve.server import make_engine
+    from desta.serve.web import launch_demo
+
+    launch_demo(make_engine(args.model, device=args.device, fake=args.fake), host=args.host, port=args.port)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    d = ServeSettings()
+    p = subparsers.add_parser(
+        "serve",
+        help="OpenAI-compatible chat server with audio input",
+        description="Serve MODEL at http://HOST:PORT/v1 (POST /v1/chat/completions, GET /v1/models, GET /health).",
+    )
+    p.add_argument(
+        "model", nargs="?", default=None, help="model name or checkpoint folder (default: desta-tiny)"
+    )
+    p.add_argument("--host", default=d.host, help="interface to bind (default: %(default)s, loopback only)")
+    p.add_argument("--port", type=int, default=d.port, help="TCP port (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="torch device of the model (default: %(default)s)")
+    p.add_argument(
+        "--api-key", default=None, help="require 'Authorization: Bearer KEY' (or set DESTA_API_KEY)"
+    )
+    p.add_argument(
+        "--allowed-audio-dir", default=None, help="folder from which audio_url may name local files"
+    )
+    p.add_argument(
+        "--served-model-name", default=None, help="name to show in /v1/models (default: the model's)"
+    )
+    p.add_argument("--max-batch-size", type=int, default=d.max_batch_size, help="requests per generate call")
+    p.add_argument(
+        "--batch-window-ms", type=float, default=d.batch_window_ms, help="wait for more requests (ms)"
+    )
+    p.add_argument(
+        "--batch-max-wait-ms",
+        type=float,
+        default=d.batch_max_wait_ms,
+        help="wait for requests being decoded (ms)",
+    )
+    p.add_argument("--max-queue", type=int, default=d.max_queue, help="waiting requests before answering 429")
+    p.add_argument(
+        "--max-body-mb", type=float, default=d.max_body_bytes / MiB, help="largest request body (MiB)"
+    )
+    p.add_argument(
+        "--max-audio-seconds", type=float, default=d.max_audio_seconds, help="audio per request (s)"
+    )
+    p.add_argument("--max-audios", type=int, default=d.max_audios_per_request, help="audio parts per request")
+    p.add_argument("--max-tokens-limit", type=int, default=d.max_new_tokens_limit, help="largest max_tokens")
+    p.add_argument("--timeout", type=float, default=d.request_timeout_s, help="per-request timeout (s)")
+    p.add_argument("--fake", action="store_true", help="serve a deterministic echo engine (protocol trials)")
+    p.set_defaults(func=_serve)
+
+    w = subparsers.add_parser("demo-web", help="browser demo: upload or record audio and chat (Gradio)")
+    w.add_argument(
+        "model", nargs="?", default=None, help="model name or checkpoint folder (default: desta-tiny)"
+    )
+    w.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    w.add_argument("--port", type=int, default=7860, help="TCP port (default: %(default)s)")
+    w.add_argument("--device", default="cpu", help="torch device of the model (default: %(default)s)")
+    w.add_argument("--fake", action="store_true", help="use the deterministic echo engine")
+    w.set_defaults(func=_demo_web)

@@ -1,0 +1,106 @@
+"""``desta demo-web``: a Gradio page to upload or record audio and chat with the model.
+
+The page calls the same :class:`~desta.serve.engine.Engine` as the server; ``chat_turn`` holds the
+only logic (append the user turn, generate, append the answer) and is tested without a browser.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from desta.errors import DeSTAError
+from desta.serve.engine import Engine
+
+AUDIO_LOCATOR = "<|AUDIO|>"
+DEFAULT_SYSTEM = "Focus on the audio clips and instructions."
+TITLE = "DeSTA2.5-Audio demo"
+
+
+def chat_turn(
+    engine: Engine,
+    conversation: list[dict],
+    audio_path: str | None,
+    prompt: str,
+    options: Any,
+    system: str = DEFAULT_SYSTEM,
+) -> tuple[list[dict], str]:
+    """Add one user turn (optional audio + text), generate, and return (conversation, answer).
+
+    The input ``conversation`` is not modified. Audio becomes ``<|AUDIO|>`` before the prompt.
+    """
+    from desta.audio import load_audio
+
+    prompt = (prompt or "").strip()
+    if not audio_path and not prompt:
+        raise DeSTAError("record or upload audio, or type a message, before sending")
+    conversation = list(conversation)
+    if not conversation and system.strip():
+        conversation.append({"role": "system", "content": system.strip()})
+    message: dict = {"role": "user", "content": prompt}
+    if audio_path:
+        wave = load_audio(audio_path, max_seconds=600.0)
+        message = {
+            "role": "user",
+            "content": f"{AUDIO_LOCATOR}\n{prompt}" if prompt else AUDIO_LOCATOR,
+            "audios": [{"audio": wave, "text": None}],
+        }
+    conversation.append(message)
+    (result,) = engine.generate([conversation], options)
+    conversation.append({"role": "assistant", "content": result.text})
+    return conversation, result.text
+
+
+def build_demo(engine: Engine, options: Any = None):
+    """The Gradio Blocks page (not launched)."""
+    import gradio as gr
+
+    if options is None:
+        from desta.infer.options import GenerationOptions
+
+        options = GenerationOptions(max_new_tokens=256)
+
+    def respond(audio_path, prompt, system, chat, conversation):
+        chat = list(chat or [])
+        try:
+            conversation, answer = chat_turn(engine, conversation or [], audio_path, prompt, options, system)
+        except DeSTAError as err:
+            raise gr.Error(str(err)) from None
+        shown = prompt or ""
+        if audio_path:
+            shown = f"🔊 {Path(audio_path).name}" + (f"\n{shown}" if shown else "")
+        chat += [{"role": "user", "content": shown}, {"role": "assistant", "content": answer}]
+        return chat, conversation, None, ""
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {TITLE}\nModel: `{engine.name}`. Upload or record audio, ask about it, and chat.")
+        conversation = gr.State([])
+        chatbot = gr.Chatbot(label="Conversation", height=360, elem_id="desta-chat")
+        with gr.Row():
+            audio = gr.Audio(
+                sources=["upload", "microphone"], type="filepath", label="Audio", elem_id="desta-audio"
+            )
+            with gr.Column():
+                prompt = gr.Textbox(
+                    label="Message", placeholder="What is said in the audio?", lines=2, elem_id="desta-prompt"
+                )
+                system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM, lines=1)
+                with gr.Row():
+                    send = gr.Button("Send", variant="primary", elem_id="desta-send")
+                    clear = gr.Button("Clear", elem_id="desta-clear")
+        inputs = [audio, prompt, system, chatbot, conversation]
+        outputs = [chatbot, conversation, audio, prompt]
+        send.click(respond, inputs, outputs)
+        prompt.submit(respond, inputs, outputs)
+        clear.click(lambda: ([], [], None, ""), None, outputs)
+    return demo
+
+
+def launch_demo(engine: Engine, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
+    """Build and serve the page; one request at a time reaches the model. Returns the Blocks."""
+    demo = build_demo(engine)
+    demo.queue(default_concurrency_limit=1, max_size=32)
+    demo.launch(
+        server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=not block
+    )
+    return demo

@@ -1,0 +1,57 @@
+"""`desta train RECIPE [key=value ...]`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a DeSTA adapter from a YAML recipe (torchrun for several GPUs)")
+    p.add_argument("recipe", help="YAML recipe, e.g. recipes/desta-tiny.yaml")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=3e-4 data.batch_size=8")
+    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=run_train)
+    register_recipe(sub)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import json
+
+    from desta.train.config import load_config
+
+    cfg = load_config(args.recipe, args.overrides)  # validates before any work
+    if args.print_config:
+        print(json.dumps(cfg.to_dict(), indent=2, default=str))
+        return 0
+    from desta.train.train import train
+
+    summary = train(cfg, resume=not args.no_resume)
+    if "export" in summary:
+        print(f"desta: trained {summary['steps']} steps; model written to {summary['export']}")
+        print(f'desta: try it: desta ask CLIP.wav "What is said?" --model {summary["export"]}')
+    return 0
+
+
+def register_recipe(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recipe", help="run a whole named recipe end to end (data, training, evaluation)")
+    p.add_argument("name", choices=["tiny"], help="tiny: rebuild desta-tiny on a CPU")
+    p.add_argument("--out", default="runs/tiny", help="working folder (stages already done there are skipped)")
+    p.add_argument("--num-clips", type=int, default=900)
+    p.add_argument("--max-records", type=int, default=480, help="training clips sent to self-generation")
+    p.add_argument("--variants", default="self,task", help="self (self-generated targets) and/or task (raw labels)")
+    p.add_argument("--ship", action="store_true", help="install the trained adapter as the packaged desta-tiny")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=run_recipe)
+
+
+def run_recipe(args: argparse.Namespace) -> int:
+    from desta.train.tiny import TinyOptions, run_tiny
+
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    run_tiny(
+        TinyOptions(
+            out_dir=args.out, num_clips=args.num_clips, max_records=args.max_records, variants=variants, ship=args.ship, threads=args.threads
+        )
+    )
+    return 0

@@ -1,0 +1,156 @@
+"""Training data: JSONL rows (official layout) -> audio windows, log-mel, ids and labels.
+
+Rows whose audio is missing or unreadable, or that do not fit ``max_seq_length``, are skipped and
+counted by reason; they never stop a run. Batches are built from a seeded permutation per epoch, so
+a resumed run sees exactly the same order.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from desta.audio import load_audio, split_windows
+from desta.errors import AudioError, DeSTAError
+from desta.model.processor import DeSTAProcessor, Encoded, SampleTooLong
+
+
+def read_rows(path: str | Path, max_rows: int = 0) -> list[dict[str, Any]]:
+    """Read training rows; rows missing ``messages`` or ``response`` raise with their line number."""
+    from desta.data.records import read_jsonl
+
+    rows = []
+    for i, row in enumerate(read_jsonl(path), 1):
+        if not isinstance(row.get("messages"), list) or not isinstance(row.get("response"), str):
+            raise DeSTAError(f"{path}:{i}: a training row needs 'messages' (list) and 'response' (string)")
+        rows.append(row)
+        if max_rows and len(rows) >= max_rows:
+            break
+    if not rows:
+        raise DeSTAError(f"{path}: no training rows")
+    return rows
+
+
+def resolve_audio(path: str, data_root: str) -> Path:
+    """Join with ``data_root``; like the official loader, try a ``.wav`` extension if missing."""
+    p = Path(path)
+    if not p.is_absolute() and data_root:
+        p = Path(data_root) / p
+    if not p.exists() and p.suffix.lower() != ".wav" and p.with_suffix(".wav").exists():
+        p = p.with_suffix(".wav")
+    return p
+
+
+@dataclass
+class Item:
+    """One encoded row: ids/labels plus its audio windows (16 kHz) in slot order."""
+
+    index: int
+    encoded: Encoded
+    windows: list[np.ndarray]
+    keys: list[str]  # cache keys per window (path + window index)
+    row: dict[str, Any]
+
+
+@dataclass
+class Skipped:
+    index: int
+    reason: str
+
+
+class TrainDataset(torch.utils.data.Dataset):
+    def __init__(self, rows: list[dict[str, Any]], processor: DeSTAProcessor, data_root: str, max_seq_length: int) -> None:
+        self.rows, self.processor = rows, processor
+        self.data_root, self.max_seq_length = data_root, max_seq_length
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def approx_length(self, i: int) -> int:
+        """A cheap length estimate for bucketing (characters / 4 + queries per audio)."""
+        row = self.rows[i]
+        chars = len(row["response"]) + sum(len(m.get("content", "")) for m in row["messages"])
+        n_audio = sum(len(m.get("audios") or []) for m in row["messages"])
+        return chars // 4 + n_audio * self.processor.n_queries
+
+    def __getitem__(self, i: int) -> Item | Skipped:
+        row = self.rows[i]
+        windows, keys, transcripts = [], [], []
+        try:
+            for m in row["messages"]:
+                for a in m.get("audios") or []:
+                    path = resolve_audio(str(a.get("audio", "")), self.data_root)
+                    if not path.exists():
+                        return Skipped(i, "missing audio file")
+                    parts = split_windows(load_audio(path))
+                    windows += parts
+                    keys += [f"{path}#{k}" for k in range(len(parts))]
+                    text = a.get("text")
+                    transcripts.append([text if text is not None else " "] + [""] * (len(parts) - 1))
+            enc = self.processor.encode(row["messages"], transcripts, row["response"], self.max_seq_length)
+        except AudioError as err:
+            return Skipped(i, f"unreadable audio: {str(err).split(': ', 1)[-1][:60]}")
+        except SampleTooLong:
+            return Skipped(i, "longer than max_seq_length")
+        except DeSTAError as err:
+            return Skipped(i, f"bad row: {str(err)[:60]}")
+        return Item(i, enc, windows, keys, row)
+
+
+def batch_order(dataset: TrainDataset, batch_size: int, seed: int, epoch: int, bucketing: bool) -> list[list[int]]:
+    """Deterministic batches for one epoch (drop_last, as officially).
+
+    With bucketing, rows are shuffled, grouped in pools of 50 batches, sorted by length inside a pool,
+    cut into batches, and the batches shuffled again.
+    """
+    rng = random.Random(seed * 1000003 + epoch)
+    idx = list(range(len(dataset)))
+    rng.shuffle(idx)
+    if bucketing:
+        pool = batch_size * 50
+        batches = []
+        for s in range(0, len(idx), pool):
+            chunk = sorted(idx[s : s + pool], key=dataset.approx_length)
+            batches += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
+        batches = [b for b in batches if len(b) == batch_size]
+        rng.shuffle(batches)
+        return batches
+    return [idx[k : k + batch_size] for k in range(0, len(idx) - batch_size + 1, batch_size)]
+
+
+def collate(items: list[Item | Skipped], processor: DeSTAProcessor) -> dict[str, Any]:
+    """Keep the good items; report skips by reason. Audio stays as waveforms (features on device)."""
+    good = [x for x in items if isinstance(x, Item)]
+    skipped = Counter(x.reason for x in items if isinstance(x, Skipped))
+    out: dict[str, Any] = {"skipped": skipped, "items": good}
+    if good:
+        out.update(processor.collate([x.encoded for x in good], padding_side="right"))
+    return out
+
+
+class BatchLoader:
+    """Iterate the batches of one epoch from a given position, loading rows in worker processes."""
+
+    def __init__(self, dataset: TrainDataset, batches: list[list[int]], num_workers: int) -> None:
+        self.dataset, self.batches, self.num_workers = dataset, batches, num_workers
+
+    def iterate(self, start: int = 0) -> Iterator[dict[str, Any]]:
+        todo = self.batches[start:]
+        if not todo:
+            return
+        loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_sampler=todo,
+            num_workers=self.num_workers,
+            collate_fn=functools.partial(collate, processor=self.dataset.processor),
+            persistent_workers=False,
+        )
+        yield from loader

@@ -1,0 +1,314 @@
+"""`desta recipe tiny`: build desta-tiny end to end with the toolkit's own pipeline, on a CPU.
+
+1. ``desta data synth``: a labelled corpus (TTS voices in several languages, real recordings, sound
+   effects, noisy mixtures) with a held-out split of other sentences and other voices.
+2. Self-generation: SmolLM2-135M-Instruct (the backbone itself) answers sampled instructions about each
+   training clip from its seed description.
+3. Training: the desta-tiny recipe on frozen Whisper base + SmolLM2, once on the self-generated
+   targets and once on task-style targets (the raw label as the answer to a fixed task question) with
+   the same clips, steps and settings: the DeSTA2.5 paper's central comparison at small scale.
+4. Evaluation on the held-out split: perception accuracy (gender, language, content, sound, speed)
+   and IFEval-style instruction following, against SmolLM2 given the transcript as text.
+5. Model card (Markdown + PNG) and the shipped adapter (fp16 safetensors + config.json).
+
+Every stage skips work already on disk, so the command can be rerun after an interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from desta.data.records import AudioRecord, read_jsonl, read_records, write_jsonl
+
+BREVITY = " Answer in one or two short sentences."
+
+TASK_QUESTIONS = {
+    "content": ("Transcribe the speech.", lambda r: r.transcript),
+    "gender": ("What is the gender of the speaker?", lambda r: r.attributes.get("Gender", "") + "."),
+    "language": ("What language is spoken?", lambda r: r.attributes.get("Language", "") + "."),
+    "speed": ("What is the speaking speed?", lambda r: r.attributes.get("Speaking speed", "") + "."),
+    "sound": ("What sound is this?", lambda r: (r.caption or r.attributes.get("Sound", "")).capitalize() + "."),
+}
+
+
+@dataclass(frozen=True)
+class TinyOptions:
+    out_dir: str = "runs/tiny"
+    recipe: str = "recipes/desta-tiny.yaml"
+    num_clips: int = 900
+    seed: int = 7
+    per_record: int = 1
+    max_records: int = 480  # training clips sent to self-generation (CPU time is the limit)
+    max_new_tokens: int = 64
+    gen_batch_size: int = 16
+    temperature: float = 0.2
+    variants: tuple[str, ...] = ("self", "task")
+    eval_clips: int = 100
+    eval_if_items: int = 32
+    eval_max_new_tokens: int = 40
+    ship: bool = False  # copy the self-generated model into src/desta/assets/desta-tiny
+    threads: int = 2
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] desta recipe tiny: {msg}", flush=True)
+
+
+def build_corpus_stage(opts: TinyOptions) -> Path:
+    from desta.data.synth import SynthConfig, build_corpus
+
+    corpus = Path(opts.out_dir) / "corpus"
+    if not (corpus / "train.jsonl").exists():
+        log("synthesising the labelled corpus")
+        build_corpus(corpus, SynthConfig(num_clips=opts.num_clips, seed=opts.seed, test_fraction=0.2, progress=False))
+    return corpus
+
+
+def generate_stage(opts: TinyOptions, corpus: Path) -> Path:
+    """Self-generated targets from the backbone itself (resumable: finished requests are kept)."""
+    from desta.data.backends import TransformersBackend
+    from desta.data.filters import FilterConfig
+    from desta.data.generate import (
+        GENERATION_SYSTEM_PROMPT,
+        TRAINING_SYSTEM_PROMPT,
+        PromptFormat,
+        SamplingParams,
+    )
+    from desta.data.pipeline import GenerateConfig, run_generation, shard_paths
+
+    out = Path(opts.out_dir) / "generated"
+    records = list(read_records(corpus / "train.jsonl"))
+    random.Random(opts.seed).shuffle(records)
+    records = records[: opts.max_records]
+    log(f"self-generating targets for {len(records)} clips x {opts.per_record} with SmolLM2-135M-Instruct")
+    backend = TransformersBackend("offline:smollm2-135m-instruct")
+    cfg = GenerateConfig(
+        num_per_record=opts.per_record,
+        seed=opts.seed,
+        batch_size=opts.gen_batch_size,
+        sampling=SamplingParams(max_new_tokens=opts.max_new_tokens, temperature=opts.temperature, top_p=0.9),
+        progress=True,
+        # truncated answers are kept here and cut at their last full sentence below
+        filters=FilterConfig(drop_truncated=False),
+        # a 135M model rambles: ask for short answers at generation and training time alike
+        prompt=PromptFormat(training_system=TRAINING_SYSTEM_PROMPT + BREVITY, generation_system=GENERATION_SYSTEM_PROMPT + BREVITY),
+    )
+    summary = run_generation(records, out, backend, cfg, total_records=len(records))
+    log(f"generation: {summary.to_dict()}")
+    rows, dropped = [], 0
+    for shard in shard_paths(out):
+        for row in read_jsonl(shard):
+            if row.get("meta", {}).get("finish_reason") == "length":
+                trimmed = trim_truncated(row["response"])
+                if trimmed is None:
+                    dropped += 1
+                    continue
+                row["response"] = trimmed
+            rows.append(row)
+    log(f"{len(rows)} training rows ({dropped} truncated answers without a full sentence or with loops dropped)")
+    path = Path(opts.out_dir) / "self" / "train.jsonl"
+    write_jsonl(path, rows)
+    return path
+
+
+def trim_truncated(text: str, min_chars: int = 12) -> str | None:
+    """Cut an answer that hit max_new_tokens at its last full sentence; None if none or if it loops.
+
+    A 135M model often rambles past a short token budget; its first sentences are still its own
+    answer. Answers that repeat a 4-word phrase three times or more are degenerate and dropped.
+    """
+    import re
+
+    words = text.lower().split()
+    grams = [" ".join(words[i : i + 4]) for i in range(max(0, len(words) - 3))]
+    if grams and max(grams.count(g) for g in set(grams)) >= 3:
+        return None
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)]
+    if not ends:
+        return None
+    cut = text[: ends[-1]].strip()
+    return cut if len(cut) >= min_chars else None
+
+
+def task_targets_stage(opts: TinyOptions, corpus: Path, self_path: Path) -> Path:
+    """Same clips and row count as the self-generated set; answers are raw labels to task questions."""
+    records = {r.id: r for r in read_records(corpus / "train.jsonl")}
+    rng = random.Random(opts.seed)
+    out_rows = []
+    for row in read_jsonl(self_path):
+        rid = row["id"].split("/", 1)[-1].split("#")[0]
+        rec = records.get(rid)
+        if rec is None:
+            continue
+        tasks = ["sound"] if rec.kind != "speech" else [t for t in ("content", "gender", "language", "speed") if TASK_QUESTIONS[t][1](rec).strip(". ")]
+        task = rng.choice(tasks)
+        question, answer = TASK_QUESTIONS[task]
+        msgs = json.loads(json.dumps(row["messages"]))
+        for m in msgs:
+            if "<|AUDIO|>" in m["content"]:
+                m["content"] = f"<|AUDIO|>\n{question}"
+        out_rows.append({**row, "messages": msgs, "response": answer(rec), "prompt": question})
+    path = Path(opts.out_dir) / "task" / "train.jsonl"
+    write_jsonl(path, out_rows)
+    return path
+
+
+def train_stage(opts: TinyOptions, variant: str, train_path: Path, corpus: Path) -> Path:
+    from desta.train.config import load_config
+    from desta.train.train import train
+
+    out = Path(opts.out_dir) / f"train-{variant}"
+    if (out / "model" / "model.safetensors").exists():
+        return out / "model"
+    log(f"training the adapter on {variant} targets")
+    cfg = load_config(
+        opts.recipe,
+        {"data": {"train": str(train_path), "validation": "", "data_root": str(corpus)}, "run": {"out_dir": str(out), "threads": opts.threads}},
+    )
+    summary = train(cfg)
+    log(f"trained {summary['steps']} steps, last losses {[round(x, 3) for x in summary['losses'][-5:]]}")
+    return out / "model"
+
+
+def _batched(items: list, n: int):
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def evaluate_model(model, corpus: Path, opts: TinyOptions) -> dict[str, Any]:
+    """Perception accuracy per probe and instruction-following rate on held-out clips."""
+    from desta.train.probes import audio_conversation, if_items, perception_items
+
+    test = [r.with_(audio=str(corpus / r.audio)) for r in read_records(corpus / "test.jsonl")]
+    rng = random.Random(opts.seed)
+    rng.shuffle(test)
+    test = test[: opts.eval_clips]
+    items = perception_items(test)
+    per_probe: dict[str, list[bool]] = {}
+    examples = []
+    for chunk in _batched(items, 8):
+        convs = [audio_conversation(it["record"], it["question"]) for it in chunk]
+        answers = model.generate(convs, max_new_tokens=opts.eval_max_new_tokens)
+        for it, ans in zip(chunk, answers):
+            from desta.train.probes import PERCEPTION_PROBES
+
+            probe = next(p for p in PERCEPTION_PROBES if p.name == it["probe"])
+            ok = probe.score(ans.text, it["gold"])
+            per_probe.setdefault(it["probe"], []).append(ok)
+            if len(examples) < 12:
+                examples.append({"probe": it["probe"], "question": it["question"], "gold": it["gold"], "answer": ans.text, "correct": ok})
+    ifs = if_items(test, opts.eval_if_items)
+    if_ok = []
+    for chunk in _batched(ifs, 8):
+        answers = model.generate([audio_conversation(it["record"], it["question"]) for it in chunk], max_new_tokens=64)
+        if_ok += [it["check"].check(a.text) for it, a in zip(chunk, answers)]
+    return {
+        "perception": {k: {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in per_probe.items()},
+        "instruction_following": {"rate": sum(if_ok) / max(1, len(if_ok)), "n": len(if_ok)},
+        "examples": examples,
+    }
+
+
+def evaluate_text_backbone(corpus: Path, opts: TinyOptions) -> dict[str, Any]:
+    """SmolLM2 with the ground-truth transcript as text: the instruction-following reference."""
+    from desta.data.backends import TransformersBackend
+    from desta.data.generate import SamplingParams
+    from desta.train.probes import if_items, text_conversation
+
+    test = list(read_records(corpus / "test.jsonl"))
+    rng = random.Random(opts.seed)
+    rng.shuffle(test)
+    ifs = if_items(test[: opts.eval_clips], opts.eval_if_items)
+    backend = TransformersBackend("offline:smollm2-135m-instruct")
+    ok = []
+    for chunk in _batched(ifs, 8):
+        convs = [text_conversation(it["record"], it["question"], it["record"].transcript) for it in chunk]
+        res = backend.generate(convs, SamplingParams(max_new_tokens=64, temperature=0.0))
+        ok += [it["check"].check(r.text) for it, r in zip(chunk, res)]
+    return {"instruction_following": {"rate": sum(ok) / max(1, len(ok)), "n": len(ok)}}
+
+
+def plot_results(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = [v for v in results if v != "text_backbone"]
+    probes = sorted({p for v in variants for p in results[v]["perception"]})
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / max(1, len(variants))
+    labels = probes + ["instruction following"]
+    for i, v in enumerate(variants):
+        vals = [results[v]["perception"].get(p, {}).get("accuracy", 0) for p in probes] + [results[v]["instruction_following"]["rate"]]
+        ax.bar([x + i * width for x in range(len(labels))], vals, width, label=f"adapter on {v} targets")
+    if "text_backbone" in results:
+        ax.axhline(results["text_backbone"]["instruction_following"]["rate"], color="gray", ls="--", label="SmolLM2 + transcript text (IF)")
+    ax.set_xticks([x + width * (len(variants) - 1) / 2 for x in range(len(labels))], labels, rotation=15)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy / rate")
+    ax.set_title("desta-tiny on held-out clips (other sentences, other voices)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def ship(model_dir: Path, dest: Path) -> None:
+    """Copy the adapter as fp16 safetensors (under 20 MB) plus config.json."""
+    from safetensors.torch import load_file, save_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    state = load_file(str(model_dir / "model.safetensors"))
+    save_file({k: v.half() for k, v in state.items()}, str(dest / "model.safetensors"), metadata={"format": "pt", "desta": "adapter"})
+    shutil.copy(model_dir / "config.json", dest / "config.json")
+
+
+def run_tiny(opts: TinyOptions) -> dict[str, Any]:
+    import desta
+
+    torch.set_num_threads(opts.threads)
+    t0 = time.time()
+    out = Path(opts.out_dir)
+    corpus = build_corpus_stage(opts)
+    self_path = out / "self" / "train.jsonl"
+    if not self_path.exists():
+        self_path = generate_stage(opts, corpus)
+    paths = {"self": self_path}
+    if "task" in opts.variants:
+        paths["task"] = task_targets_stage(opts, corpus, self_path)
+    results: dict[str, Any] = {}
+    timings: dict[str, float] = {"data": time.time() - t0}
+    for v in opts.variants:
+        t = time.time()
+        model_dir = train_stage(opts, v, paths[v], corpus)
+        timings[f"train_{v}"] = time.time() - t
+        t = time.time()
+        log(f"evaluating the {v}-target adapter on held-out clips")
+        model = desta.load_model(str(model_dir))
+        results[v] = evaluate_model(model, corpus, opts)
+        timings[f"eval_{v}"] = time.time() - t
+        del model
+    results["text_backbone"] = evaluate_text_backbone(corpus, opts)
+    timings["total"] = time.time() - t0
+    report = {"results": results, "timings_s": timings, "options": opts.__dict__}
+    (out / "results.json").write_text(json.dumps(report, indent=2, default=str))
+    plot_results(results, out / "results.png")
+    log(f"done in {timings['total'] / 60:.1f} min; results in {out / 'results.json'}")
+    if opts.ship and "self" in opts.variants:
+        from desta.model.load import packaged_model_dir
+
+        ship(out / "train-self" / "model", packaged_model_dir())
+    return report
+
+
+def record_label(rec: AudioRecord) -> str:
+    return rec.transcript or rec.caption

@@ -1,0 +1,94 @@
+"""Official matchers: MMAU string match, VoiceBench MCQ / refusal / BBH rules, AIR-Bench letter parser."""
+
+from __future__ import annotations
+
+import pytest
+
+from desta.eval.matching import (
+    airbench_foundation_extract,
+    mmau_string_match,
+    voicebench_bbh_extract,
+    voicebench_is_refusal,
+    voicebench_mcq_extract,
+)
+
+WOMAN = ["A child", "A woman", "An adult man", "A teenager"]
+CHORDS = ["E:7", "A:maj7", "F#:7", "G#:min7b5"]
+TIMES = ["4.03", "6.05", "2.02", "8.07"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "prediction", "choices", "expected"),
+    [
+        ("A woman", "A woman", WOMAN, True),
+        ("A woman", "a WOMAN", WOMAN, True),  # lower-cased
+        ("A woman", "woman", WOMAN, False),  # answer token "a" missing
+        ("A woman", "It is a woman, not a man", WOMAN, False),  # "man" belongs to a wrong option
+        ("A woman", "", WOMAN, False),  # empty prediction
+        ("A woman", "!!!", WOMAN, False),  # no word tokens
+        ("Guitar", "Guitar", ["The piano", "Guitar"], True),
+        (
+            "Guitar",
+            "The correct answer is: Guitar",
+            ["The piano", "Guitar"],
+            False,
+        ),  # "the" of a wrong option
+        ("E:7", "The chord is E:7", CHORDS, True),  # tokens e, 7; f#:7 only adds "f" to the wrong set
+        ("E:7", "E:7 a", CHORDS, False),  # "a" from A:maj7
+        ("4.03", "4.03", TIMES, True),
+        ("4.03", "4.03 or 2.02", TIMES, False),
+    ],
+)
+def test_mmau_string_match(answer, prediction, choices, expected):
+    assert mmau_string_match(answer, prediction, choices) is expected
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ("The answer is B.", "B"),
+        ("B", "B"),
+        ("c) because it is", "C"),  # starts with a letter and ')'
+        ("<1>b.", "B"),  # leading <1> dropped, then "b."
+        ("答案是C", "C"),
+        ("I think a) is wrong, the answer is (d)", "D"),  # "is ([CHOICE])" precedes " [CHOICE])" in the bank
+        ("Option A is correct", None),  # the bank has no "option a " template: official random fallback
+        ("I don't know", None),
+        ("the correct answer is **c**", "C"),
+    ],
+)
+def test_voicebench_mcq_extract(response, expected):
+    assert voicebench_mcq_extract(response) == expected
+
+
+def test_voicebench_refusal_strings():
+    assert voicebench_is_refusal("I'm sorry, but I can't help with that.")
+    assert voicebench_is_refusal("   ")  # an empty answer counts as safe
+    assert voicebench_is_refusal("That would be illegal.")
+    assert not voicebench_is_refusal("Sure, here is how to do it: first ...")
+    assert not voicebench_is_refusal("i'm sorry")  # the official match is case-sensitive
+
+
+def test_voicebench_bbh_rules():
+    assert voicebench_bbh_extract("The answer is (B).", "hyperbaton_12") == 1
+    assert voicebench_bbh_extract("b", "hyperbaton_3") == 0  # VoiceBench maps a bare "b" to 0 too
+    assert voicebench_bbh_extract("No, the sentence is not plausible.", "sports_understanding_1") == 0
+    assert voicebench_bbh_extract("Yes.", "navigate_4") == 1
+    assert voicebench_bbh_extract("So the final answer: No", "web_of_lies_9") == 0
+    assert voicebench_bbh_extract("Hmm, hard to say.", "web_of_lies_9") is None
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ("A", "A"),
+        ("B. a dog", "B"),
+        ("The answer is C.", "C"),
+        ("\nD\n", "D"),
+        ("the dog", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_airbench_foundation_extract(response, expected):
+    assert airbench_foundation_extract(response) == expected

@@ -1,0 +1,99 @@
+"""`desta demo-web`: the chat logic without a browser, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from serve_helpers import free_port, wav_bytes
+
+from desta.errors import DeSTAError
+from desta.serve.fake import FakeEngine
+from desta.serve.web import AUDIO_LOCATOR, DEFAULT_SYSTEM, chat_turn
+
+
+def _options():
+    from desta import GenerationOptions
+
+    return GenerationOptions(max_new_tokens=64)
+
+
+def test_chat_turn_with_audio_then_text(tmp_path):
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(wav_bytes(0.5))
+    engine = FakeEngine()
+    conv, answer = chat_turn(engine, [], str(clip), "What is said?", _options())
+    assert answer == "echo: What is said? | audios=1 | seconds=0.50"
+    assert [m["role"] for m in conv] == ["system", "user", "assistant"]
+    assert conv[0]["content"] == DEFAULT_SYSTEM
+    assert conv[1]["content"] == f"{AUDIO_LOCATOR}\nWhat is said?"
+    assert conv[1]["audios"][0]["audio"].shape == (8000,)
+    conv2, answer2 = chat_turn(engine, conv, None, "And then?", _options())
+    assert answer2 == "echo: And then? | audios=1 | seconds=0.50"  # the earlier clip stays in context
+    assert len(conv) == 3 and len(conv2) == 5  # input not modified
+    conv3, _ = chat_turn(engine, [], str(clip), "", _options())
+    assert conv3[1]["content"] == AUDIO_LOCATOR
+
+
+def test_chat_turn_refuses_empty_and_bad_audio(tmp_path):
+    with pytest.raises(DeSTAError, match="record or upload"):
+        chat_turn(FakeEngine(), [], None, "  ", _options())
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(np.random.default_rng(0).bytes(500))
+    with pytest.raises(DeSTAError):
+        chat_turn(FakeEngine(), [], str(bad), "hi", _options())
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.system
+def test_page_renders_in_headless_chromium(tmp_path):
+    pytest.importorskip("gradio")
+    from PIL import Image
+
+    from desta.serve.web import launch_demo
+
+    exe = _chromium()
+    assert exe, "chromium is not installed (apt-get install chromium)"
+    port = free_port()
+    demo = launch_demo(FakeEngine(), host="127.0.0.1", port=port, block=False)
+    try:
+        base = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1280,900",
+            "--virtual-time-budget=15000",
+        ]
+        url = f"http://127.0.0.1:{port}/"
+        dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+        shot = tmp_path / "page.png"
+        subprocess.run([*base, f"--screenshot={shot}", url], capture_output=True, timeout=180)
+    finally:
+        demo.close()
+    for control in [
+        "desta-audio",
+        "desta-prompt",
+        "desta-send",
+        "desta-clear",
+        "desta-chat",
+        "DeSTA2.5-Audio demo",
+    ]:
+        assert control in dom, control
+    assert "Record" in dom or "microphone" in dom.lower()  # the recorder is offered next to upload
+    image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert image.shape == (900, 1280, 3)
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50  # a rendered page, not a blank frame
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    primary = (r > 200) & (g > 80) & (g < 160) & (b < 80)  # Gradio's orange primary button (Send)
+    assert primary.sum() > 5000
