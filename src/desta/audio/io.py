@@ -31,8 +31,9 @@ def _to_mono_float32(data: np.ndarray, name: str) -> np.ndarray:
         raise AudioError(f"{name}: audio samples must be numbers, got dtype {data.dtype}")
     if data.dtype.kind in "iu":
         info = np.iinfo(data.dtype)
-        scale = float(max(abs(info.min), info.max))
+        # unsigned PCM is centred on (max + 1) / 2 with that as full scale (uint8: 128 -> 0, 0 -> -1)
         offset = (info.max + 1) / 2 if data.dtype.kind == "u" else 0.0
+        scale = offset if data.dtype.kind == "u" else float(max(abs(info.min), info.max))
         data = (data.astype(np.float64) - offset) / scale
     if data.ndim == 2:
         # channels-first (c, n) with few channels is common from torchaudio; soundfile gives (n, c)

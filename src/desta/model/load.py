@@ -111,13 +111,18 @@ def load_model(
     return model.eval()
 
 
-def save_model(model: DeSTAModel, out_dir: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` (trainable weights only) atomically."""
+def save_model(
+    model: DeSTAModel, out_dir: str | os.PathLike, dtype: torch.dtype | None = None, state: dict[str, torch.Tensor] | None = None
+) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` (trainable weights only) atomically.
+
+    ``state`` replaces ``model.adapter_state_dict()`` (e.g. weights gathered from FSDP shards).
+    """
     from safetensors.torch import save_file
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.to(dtype) if dtype else v).detach().cpu().contiguous() for k, v in model.adapter_state_dict().items()}
+    state = {k: (v.to(dtype) if dtype else v).detach().cpu().contiguous() for k, v in (state if state is not None else model.adapter_state_dict()).items()}
     tmp = out / (ADAPTER_FILE + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt", "desta": "adapter"})
     os.replace(tmp, out / ADAPTER_FILE)

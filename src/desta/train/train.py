@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from desta.errors import ConfigError
+from desta.errors import ConfigError, DeSTAError
 from desta.model.desta import DeSTAModel
 from desta.model.load import build_model, save_model
 from desta.train.config import TrainConfig
@@ -166,13 +166,38 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def save_checkpoint(out: Path, model: DeSTAModel, optimizer, step: int, epoch: int, batch_in_epoch: int, cfg: TrainConfig) -> None:
-    """Atomic: write to a temp folder, then rename over the previous checkpoint."""
+def gather_adapter(model: DeSTAModel) -> dict[str, torch.Tensor]:
+    """Full (unsharded) trainable weights on CPU. Under FSDP this is a collective: call it on every rank."""
+    out = {}
+    for k, v in model.adapter_state_dict().items():
+        if hasattr(v, "full_tensor"):  # a DTensor shard from FSDP
+            v = v.full_tensor()
+        out[k] = v.detach().cpu().contiguous()
+    return out
+
+
+def gather_optimizer(model: DeSTAModel, optimizer, sharded: bool) -> dict[str, Any]:
+    """Optimizer state; under FSDP gathered to full tensors (a collective, as above)."""
+    if not sharded:
+        return optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def save_checkpoint(
+    out: Path, model: DeSTAModel, optimizer, step: int, epoch: int, batch_in_epoch: int, cfg: TrainConfig, sharded: bool = False
+) -> None:
+    """Atomic: write to a temp folder, then rename over the previous checkpoint (rank 0 writes)."""
+    adapter = gather_adapter(model)
+    optim_state = gather_optimizer(model, optimizer, sharded)
+    if int(os.environ.get("RANK", "0")) != 0 and sharded:
+        return
     tmp = out / (CHECKPOINT_DIR + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
-    save_model(model, tmp)
+    save_model(model, tmp, state=adapter)
     torch.save(
-        {"optimizer": optimizer.state_dict(), "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": _rng_state()},
+        {"optimizer": optim_state, "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": _rng_state()},
         tmp / "state.pt",
     )
     (tmp / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
@@ -187,15 +212,27 @@ def save_checkpoint(out: Path, model: DeSTAModel, optimizer, step: int, epoch: i
         shutil.rmtree(old, ignore_errors=True)
 
 
-def load_checkpoint(out: Path, model: DeSTAModel, optimizer) -> tuple[int, int, int]:
+def load_checkpoint(out: Path, model: DeSTAModel, optimizer, sharded: bool = False) -> tuple[int, int, int]:
     from safetensors.torch import load_file
 
     from desta.model.convert import load_adapter_strict
 
     ck = out / CHECKPOINT_DIR
-    load_adapter_strict(model, load_file(str(ck / "model.safetensors")))
+    adapter = load_file(str(ck / "model.safetensors"))
     state = torch.load(ck / "state.pt", weights_only=False)
-    optimizer.load_state_dict(state["optimizer"])
+    if sharded:
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_model_state_dict,
+            set_optimizer_state_dict,
+        )
+
+        opts = StateDictOptions(full_state_dict=True, strict=False)
+        set_model_state_dict(model, adapter, options=opts)
+        set_optimizer_state_dict(model, optimizer, state["optimizer"], options=opts)
+    else:
+        load_adapter_strict(model, adapter)
+        optimizer.load_state_dict(state["optimizer"])
     _set_rng_state(state["rng"])
     return state["step"], state["epoch"], state["batch_in_epoch"]
 
@@ -285,13 +322,18 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
     n_trainable = sum(p.numel() for p in trainable)
 
     wrapped: torch.nn.Module = model
+    sharded = dist_info.world > 1 and cfg.run.distributed == "fsdp"
     if dist_info.world > 1:
         if cfg.run.distributed == "fsdp":
             from torch.distributed.fsdp import fully_shard
 
+            # shard the LLM's decoder layers (nearly all of its weights) and the connector, whose
+            # gradients FSDP then averages across ranks; embeddings and the head stay replicated,
+            # because the model calls them directly (and they may be tied)
             for layer in model.llm_model.model.layers:
                 fully_shard(layer)
-            fully_shard(model.llm_model)
+            fully_shard(model.perception.connector)
+            trainable = [p for p in model.parameters() if p.requires_grad]
         else:
             wrapped = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False
@@ -300,6 +342,10 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
     rows = read_rows(cfg.data.train, cfg.data.max_rows)
     dataset = TrainDataset(rows, model.processor, cfg.data.data_root, cfg.data.max_seq_length)
     val_rows = read_rows(cfg.data.validation)[: cfg.run.validation_samples] if cfg.data.validation else []
+    if sharded and val_rows:  # generation on rank 0 alone cannot unshard FSDP layers
+        if dist_info.main:
+            print("desta: validation generation is off under FSDP; evaluate the exported model instead")
+        val_rows = []
     global_batch = cfg.data.batch_size * dist_info.world
     steps_per_epoch = len(batch_order(dataset, global_batch, cfg.run.seed, 0, cfg.data.length_bucketing)) // cfg.optim.grad_accum
     if steps_per_epoch == 0:
@@ -312,7 +358,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
     )
     step, epoch, batch_in_epoch = 0, 0, 0
     if resume and (out / CHECKPOINT_DIR / "state.pt").exists():
-        step, epoch, batch_in_epoch = load_checkpoint(out, model, optimizer)
+        step, epoch, batch_in_epoch = load_checkpoint(out, model, optimizer, sharded)
         if dist_info.main:
             print(f"desta: resumed from {out / CHECKPOINT_DIR} at step {step}")
     logger = Logger(cfg, out, dist_info.main)
@@ -336,7 +382,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
         # each rank takes its slice of every global batch
         local = [b[dist_info.rank * cfg.data.batch_size : (dist_info.rank + 1) * cfg.data.batch_size] for b in batches]
         loader = BatchLoader(dataset, local, cfg.data.num_workers)
-        micro = 0
+        micro, step_at_epoch_start = 0, step
         for batch in loader.iterate(batch_in_epoch):
             batch_in_epoch += 1
             skipped.update(batch["skipped"])
@@ -383,21 +429,26 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
             if val_rows and cfg.run.validate_every and step % cfg.run.validate_every == 0 and dist_info.main:
                 for j, v in enumerate(validate(model, val_rows, cfg.data.data_root)):
                     logger.text(step, f"validation/{j}", f"**Q:** {v['prompt']}\n\n**ref:** {v['reference']}\n\n**pred:** {v['prediction']}")
-            if dist_info.main and (step % cfg.run.save_every == 0):
-                save_checkpoint(out, model, optimizer, step, epoch, batch_in_epoch, cfg)
+            if step % cfg.run.save_every == 0 and (dist_info.main or sharded):
+                save_checkpoint(out, model, optimizer, step, epoch, batch_in_epoch, cfg, sharded)
             if step >= total_steps:
                 done = True
                 break
         if not done:
+            if step == step_at_epoch_start:  # a whole epoch without one usable batch: stop, say why
+                reasons = ", ".join(f"{n} {r}" for r, n in skipped.most_common()) or "none"
+                raise DeSTAError(f"no usable training rows in {cfg.data.train} (skipped: {reasons})")
             epoch += 1
             batch_in_epoch = 0
     if pbar:
         pbar.close()
     summary: dict[str, Any] = {"steps": step, "losses": history, "skipped": dict(skipped), "trainable_parameters": n_trainable}
+    if dist_info.main or sharded:
+        save_checkpoint(out, model, optimizer, step, epoch, batch_in_epoch, cfg, sharded)
+        final_adapter = gather_adapter(model)
     if dist_info.main:
-        save_checkpoint(out, model, optimizer, step, epoch, batch_in_epoch, cfg)
         model.config = model.config.replace(untrained=False, max_transcript_tokens=None, info={**model.config.info, "trained_steps": step})
-        export = save_model(model, out / "model")
+        export = save_model(model, out / "model", state=final_adapter)
         summary["export"] = str(export)
         if val_rows:
             samples = validate(model, val_rows, cfg.data.data_root)

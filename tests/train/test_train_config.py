@@ -1,0 +1,134 @@
+"""Recipes parse, validate and build; bad keys and types fail before any work, naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from desta.cli import main
+from desta.errors import ConfigError
+from desta.train.config import TrainConfig, load_config, parse_overrides
+from helpers import official_connector_shapes, smollm2_tokenizer
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+
+
+def test_there_are_recipes():
+    names = {p.name for p in RECIPES}
+    assert {"desta25-llama31-8b.yaml", "desta-tiny.yaml"} <= names
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_every_recipe_parses(recipe):
+    cfg = load_config(recipe)
+    assert isinstance(cfg, TrainConfig)
+    assert cfg.optim.betas == (0.9, 0.98) and cfg.optim.weight_decay == 0.01 and cfg.optim.grad_clip == 1.0
+    assert cfg.data.max_transcript_tokens == 100
+
+
+def test_official_recipe_values():
+    cfg = load_config(ROOT / "recipes" / "desta25-llama31-8b.yaml")
+    assert cfg.model.encoder_model_id == "openai/whisper-large-v3"
+    assert cfg.model.llm_model_id.endswith("Llama-3.1-8B-Instruct")
+    assert (cfg.model.prompt_size, cfg.model.qformer_num_hidden_layers) == (64, 6)
+    assert cfg.model.target_layer_ids == (7, 15, 23, 31)
+    assert cfg.model.pad_audio_to_30s
+    assert (cfg.optim.lr, cfg.optim.warmup_steps, cfg.optim.epochs) == (1e-4, 5000, 5)
+    assert (cfg.data.batch_size, cfg.data.max_seq_length) == (12, 300)
+
+
+def test_official_recipe_builds_the_official_adapter_shapes():
+    """The 8B recipe, built on the meta device with the real backbone shapes, has exactly the official
+    adapter keys and shapes (no download: Whisper-large-v3 and Llama-3.1-8B configs written out)."""
+    from transformers import LlamaConfig, LlamaForCausalLM, WhisperConfig, WhisperForConditionalGeneration
+
+    from desta.model.desta import DeSTAModel
+
+    cfg = load_config(ROOT / "recipes" / "desta25-llama31-8b.yaml").model
+    wcfg = WhisperConfig(d_model=1280, encoder_layers=32, decoder_layers=32, encoder_attention_heads=20,
+                         decoder_attention_heads=20, encoder_ffn_dim=5120, decoder_ffn_dim=5120,
+                         num_mel_bins=128, vocab_size=51866)  # fmt: skip
+    lcfg = LlamaConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+                       num_key_value_heads=8, vocab_size=128256)  # fmt: skip
+    with torch.device("meta"):
+        whisper = WhisperForConditionalGeneration(wcfg)
+        llm = LlamaForCausalLM(lcfg)
+        # SmolLM2's tokenizer stands in for Llama's; the placeholder is then chosen from its vocabulary
+        model = DeSTAModel(cfg.replace(placeholder_token=None), whisper, llm, smollm2_tokenizer())
+    got = {k: tuple(v.shape) for k, v in model.adapter_state_dict().items()}
+    assert got == official_connector_shapes()
+    assert model.config.taps == (7, 15, 23, 31)
+
+
+@pytest.mark.slow
+def test_tiny_recipe_builds_on_the_real_offline_backbones():
+    from desta.model.load import build_model
+
+    cfg = load_config(ROOT / "recipes" / "desta-tiny.yaml").model
+    model = build_model(cfg)
+    assert model.config.encoder_layers == 6 and model.config.llm_dim == 576
+    n = sum(p.numel() for p in model.adapter_state_dict().values())
+    assert 5e6 < n < 12e6  # small enough to ship in the wheel
+
+
+def test_unknown_key_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"'optim\.lrr'.*valid keys here"):
+        load_config(ROOT / "recipes" / "desta-tiny.yaml", ["optim.lrr=1e-3"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  prompt_size: 8\ntrainer:\n  epochs: 1\n")
+    with pytest.raises(ConfigError, match="'trainer'"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("data.batch_size=eight", "data.batch_size"),
+        ("optim.lr=fast", "optim.lr"),
+        ("run.tensorboard=maybe", "run.tensorboard"),
+        ("optim.betas=[0.9]", "optim.betas"),
+        ("model.prompt_size=0", "prompt_size"),
+    ],
+)
+def test_wrong_types_are_named(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(ROOT / "recipes" / "desta-tiny.yaml", [override])
+
+
+def test_overrides_are_typed():
+    cfg = load_config(ROOT / "recipes" / "desta-tiny.yaml", ["optim.lr=5e-4", "data.batch_size=3", "optim.betas=[0.8, 0.9]"])
+    assert cfg.optim.lr == 5e-4 and cfg.data.batch_size == 3 and cfg.optim.betas == (0.8, 0.9)
+    assert parse_overrides(["a.b.c=1", "a.d=x"]) == {"a": {"b": {"c": 1}, "d": "x"}}
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["optim.lr"])
+
+
+def test_invalid_yaml_and_missing_recipe(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(broken)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(ConfigError, match="mapping of sections"):
+        load_config(scalar)
+
+
+def test_cli_prints_config_and_reports_bad_keys(capsys):
+    assert main(["train", str(ROOT / "recipes" / "desta-tiny.yaml"), "optim.lr=5e-4", "--print-config"]) == 0
+    assert '"lr": 0.0005' in capsys.readouterr().out
+    assert main(["train", str(ROOT / "recipes" / "desta-tiny.yaml"), "optim.nope=1"]) == 1
+    err = capsys.readouterr().err
+    assert "desta: error:" in err and "optim.nope" in err and "Traceback" not in err
+
+
+def test_empty_train_path_fails_before_work():
+    from desta.train.train import train
+
+    with pytest.raises(ConfigError, match="data.train is empty"):
+        train(load_config(None, {"data": {"train": ""}}))

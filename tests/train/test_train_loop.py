@@ -1,0 +1,174 @@
+"""The training loop on tiny random backbones: it runs, learns, freezes what it must, resumes exactly,
+skips bad rows, and its LoRA and distillation options train what they should."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from train_helpers import overrides, save_backbones, write_corpus
+
+from desta.train import train as train_module
+from desta.train.config import load_config
+from desta.train.train import cosine_with_warmup, train
+
+
+@pytest.fixture(scope="module")
+def backbones(tmp_path_factory):
+    return save_backbones(tmp_path_factory.mktemp("backbones"))
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    return write_corpus(tmp_path / "data", n=16)
+
+
+def run(backbones, corpus, out, resume=True, **extra):
+    cfg = load_config(None, overrides(*backbones, corpus, out, **extra))
+    return train(cfg, resume=resume)
+
+
+def test_schedule_is_warmup_then_cosine_to_zero():
+    assert cosine_with_warmup(0, 10, 100) == 0.0
+    assert cosine_with_warmup(5, 10, 100) == pytest.approx(0.5)
+    assert cosine_with_warmup(10, 10, 100) == pytest.approx(1.0)
+    assert cosine_with_warmup(55, 10, 100) == pytest.approx(0.5)
+    assert cosine_with_warmup(100, 10, 100) == pytest.approx(0.0)
+
+
+def test_two_steps_write_logs_checkpoint_and_a_loadable_export(backbones, corpus, tmp_path):
+    import desta
+
+    out = tmp_path / "run"
+    summary = run(backbones, corpus, out, optim__max_steps=2)
+    assert summary["steps"] == 2 and len(summary["losses"]) == 2
+    assert all(torch.isfinite(torch.tensor(summary["losses"])))
+    logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logs] == [1, 2]
+    assert {"train/loss", "train/lr", "train/grad_norm", "train/tokens_per_s"} <= set(logs[0])
+    assert logs[0]["train/lr"] == 0.0 and logs[1]["train/lr"] > 0  # warmup starts at zero
+    assert (out / "checkpoint" / "state.pt").exists() and not (out / "checkpoint.tmp").exists()
+    export = out / "model"
+    cfg = json.loads((export / "config.json").read_text())
+    assert cfg["untrained"] is False and cfg["info"]["trained_steps"] == 2
+    state = load_file(str(export / "model.safetensors"))
+    assert state and all(k.startswith("perception.connector.") for k in state)
+    model = desta.load_model(str(export))
+    assert not model.config.untrained
+    for k, v in model.adapter_state_dict().items():
+        torch.testing.assert_close(v, state[k])
+
+
+def test_only_the_connector_changes_and_the_loss_falls(backbones, corpus, tmp_path):
+    from desta.model.load import build_model
+
+    cfg = load_config(None, overrides(*backbones, corpus, tmp_path / "o", optim__epochs=12, optim__lr=2e-2))
+    before = build_model(cfg.model.replace(untrained=True), seed=cfg.run.seed)
+    summary = train(cfg)
+    losses = summary["losses"]
+    assert len(losses) == 12 * 4
+    first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
+    # a frozen random LLM steered only through 4 soft-prompt vectors: ~11.4 -> ~8.7 nats (chance 10.8)
+    assert last < first - 2.0, (first, last)
+    import desta
+
+    after = desta.load_model(str(tmp_path / "o" / "model"))
+    for (name, p0), p1 in zip(before.llm_model.named_parameters(), after.llm_model.parameters()):
+        torch.testing.assert_close(p0, p1, msg=f"LLM weight {name} changed")
+    enc0 = before.perception.whisper.model.encoder.state_dict()
+    for name, p1 in after.perception.whisper.model.encoder.state_dict().items():
+        torch.testing.assert_close(enc0[name], p1, msg=f"Whisper weight {name} changed")
+    changed = [
+        k for k, v in after.adapter_state_dict().items() if not torch.allclose(v, before.adapter_state_dict()[k])
+    ]
+    assert len(changed) == len(after.adapter_state_dict())  # every connector tensor was trained
+
+
+def test_resume_reproduces_the_uninterrupted_run(backbones, corpus, tmp_path, monkeypatch):
+    kw = dict(optim__epochs=3, run__save_every=5)
+    straight = run(backbones, corpus, tmp_path / "straight", **kw)["losses"]
+    assert len(straight) == 12
+
+    real_save = train_module.save_checkpoint
+
+    def save_then_die(out, model, optimizer, step, *args):
+        real_save(out, model, optimizer, step, *args)
+        if step == 5:
+            raise KeyboardInterrupt("simulated preemption")
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(backbones, corpus, tmp_path / "cut", **kw)
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    resumed = run(backbones, corpus, tmp_path / "cut", **kw)
+    assert resumed["steps"] == 12 and len(resumed["losses"]) == 7
+    torch.testing.assert_close(torch.tensor(resumed["losses"]), torch.tensor(straight[5:]), rtol=1e-5, atol=1e-6)
+    a = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "model" / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_missing_and_broken_audio_are_skipped_and_counted(backbones, corpus, tmp_path):
+    rows = [json.loads(line) for line in corpus.read_text().splitlines()]
+    rows[0]["messages"][1]["audios"][0]["audio"] = "audio/does-not-exist.wav"
+    (corpus.parent / "audio" / "broken.wav").write_bytes(b"RIFF not really a wav")
+    rows[1]["messages"][1]["audios"][0]["audio"] = "audio/broken.wav"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = run(backbones, corpus, tmp_path / "o", data__length_bucketing=False)
+    assert summary["skipped"].get("missing audio file") == 1
+    assert sum(n for r, n in summary["skipped"].items() if r.startswith("unreadable audio")) == 1
+    assert summary["steps"] == 4
+
+
+def test_a_run_where_every_row_is_skipped_stops_with_the_reasons(backbones, corpus, tmp_path):
+    from desta.errors import DeSTAError
+
+    with pytest.raises(DeSTAError, match="no usable training rows.*16 longer than max_seq_length"):
+        run(backbones, corpus, tmp_path / "o", data__max_seq_length=8)
+
+
+def test_lora_trains_only_lora_and_connector(backbones, corpus, tmp_path):
+    import desta
+
+    summary = run(
+        backbones, corpus, tmp_path / "o", optim__max_steps=3, model__use_lora=True, model__lora_target_modules=["q_proj", "v_proj"]
+    )
+    assert summary["steps"] == 3
+    state = load_file(str(tmp_path / "o" / "model" / "model.safetensors"))
+    lora = [k for k in state if "lora_" in k]
+    assert lora and all("q_proj" in k or "v_proj" in k for k in lora)
+    assert any(float(state[k].abs().sum()) > 0 for k in lora if "lora_B" in k)  # B starts at zero, so it moved
+    assert all(k.startswith("perception.connector.") or "lora_" in k for k in state)
+    model = desta.load_model(str(tmp_path / "o" / "model"))
+    for k, v in model.adapter_state_dict().items():
+        torch.testing.assert_close(v, state[k])
+
+
+def test_distillation_adds_a_finite_kl_term(backbones, corpus, tmp_path):
+    plain = run(backbones, corpus, tmp_path / "a", optim__max_steps=2)["losses"]
+    mixed = run(backbones, corpus, tmp_path / "b", optim__max_steps=2, distill__alpha=0.5)["losses"]
+    assert all(torch.isfinite(torch.tensor(mixed)))
+    assert mixed[0] != pytest.approx(plain[0])  # the KL term is really part of the loss
+
+
+def test_distill_loss_is_zero_when_student_equals_teacher(backbones, tmp_path):
+    """With the audio slot holding exactly the teacher's text, the KL is zero: the term measures only
+    the difference between audio and text prompts."""
+    from desta.model.load import build_model
+    from desta.train.train import distill_loss
+
+    cfg = load_config(None, overrides(*backbones, tmp_path / "x.jsonl", tmp_path / "o"))
+    model = build_model(cfg.model)
+    proc = model.processor
+    seed = "[00:00-00:01] (Pitch: High)"
+    row = {"messages": [{"role": "user", "content": "<|AUDIO|>\nPitch?", "audios": [{"audio": "x.wav"}]}], "response": "High.", "seed_description": seed}
+    msgs = [{"role": "user", "content": proc.start_audio + seed + proc.end_audio + "\nPitch?"}]
+    enc = proc.encode(msgs, [], row["response"], None)
+    ids = torch.tensor([enc.input_ids])
+    hidden = model.llm_model.model(input_ids=ids).last_hidden_state
+    item = type("Item", (), {"row": row})()
+    kl = distill_loss(model, {"items": [item], "labels": torch.tensor([enc.labels])}, hidden, 1.0)
+    assert float(kl) == pytest.approx(0.0, abs=1e-5)
