@@ -266,3 +266,15 @@ def test_max_length_truncation(tok, small):
     with pytest.raises(SampleTooLong, match="audio past max_length"):
         small.encode(msgs, [["some words"]], response="Answer.", max_length=first_slot + 1)
     assert issubclass(SampleTooLong, DeSTAError)
+
+
+def test_default_system_prompt_only_when_the_conversation_has_none(tok):
+    p = DeSTAProcessor(tok, n_queries=4, system_prompt="Answer briefly.")
+    user_only = [m for m in MESSAGES if m["role"] != "system"]
+    normalized = p.normalize(user_only)
+    assert normalized[0] == {"role": "system", "content": "Answer briefly.", "audios": []}
+    assert "Answer briefly." in p.render(user_only)
+    with_system = p.normalize(MESSAGES)
+    assert [m["content"] for m in with_system if m["role"] == "system"] == [SYSTEM]
+    plain = DeSTAProcessor(tok, n_queries=4)
+    assert plain.normalize(user_only)[0]["role"] == "user"

@@ -60,6 +60,7 @@ class DeSTAConfig:
     placeholder_token: str | None = None  # None: chosen from the LLM vocabulary at build time
     start_audio: str = "<start_audio>"
     end_audio: str = "<end_audio>"
+    system_prompt: str | None = None  # put first when a conversation has no system message (None: none)
     pad_audio_to_30s: bool = True  # official behaviour; False encodes the real clip length (faster)
     max_transcript_tokens: int | None = None  # None at inference; 100 in training (official)
     use_asr: bool = True  # transcribe with the Whisper decoder when no transcript is given

@@ -75,6 +75,7 @@ class DeSTAModel(nn.Module):
             start_audio=config.start_audio,
             end_audio=config.end_audio,
             max_transcript_tokens=config.max_transcript_tokens,
+            system_prompt=config.system_prompt,
         )
         self.config = config.replace(placeholder_token=self.processor.placeholder_token)
         self._vad: SpeechDetector | None = None

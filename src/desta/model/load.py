@@ -26,6 +26,13 @@ CONFIG_FILE = "config.json"
 DEFAULT_MODEL = "desta-tiny"
 
 # desta-tiny's architecture: real offline backbones, a small Q-Former (about 7.8 M parameters)
+# the system prompt desta-tiny's training rows carry (desta.data.generate.TRAINING_SYSTEM_PROMPT plus the
+# brevity request of `desta recipe tiny`); used when a conversation brings no system message
+TINY_SYSTEM_PROMPT = (
+    "You are a helpful assistant. The audio clips appear between <start_audio> and <end_audio> tags."
+    " Answer in one or two short sentences."
+)
+
 TINY_CONFIG = DeSTAConfig(
     encoder_model_id="offline:whisper-base",
     llm_model_id="offline:smollm2-135m-instruct",
@@ -33,6 +40,7 @@ TINY_CONFIG = DeSTAConfig(
     qformer_num_hidden_layers=2,
     qformer_intermediate_size=1536,
     pad_audio_to_30s=False,
+    system_prompt=TINY_SYSTEM_PROMPT,
     name="desta-tiny",
     untrained=True,
 )

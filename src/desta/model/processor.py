@@ -77,8 +77,10 @@ class DeSTAProcessor:
         start_audio: str = "<start_audio>",
         end_audio: str = "<end_audio>",
         max_transcript_tokens: int | None = None,
+        system_prompt: str | None = None,
     ) -> None:
         self.tokenizer = tokenizer
+        self.system_prompt = system_prompt
         self.n_queries = n_queries
         self.audio_locator = audio_locator
         self.start_audio, self.end_audio = start_audio, end_audio
@@ -117,6 +119,8 @@ class DeSTAProcessor:
                     "put one locator in the content for each entry of 'audios'"
                 )
             out.append({"role": m["role"], "content": content, "audios": audios})
+        if self.system_prompt and not any(m["role"] == "system" for m in out):
+            out.insert(0, {"role": "system", "content": self.system_prompt, "audios": []})
         return out
 
     def render(self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True) -> str:

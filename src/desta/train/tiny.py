@@ -221,6 +221,7 @@ def evaluate_text_backbone(corpus: Path, opts: TinyOptions) -> dict[str, Any]:
     """SmolLM2 with the ground-truth transcript as text: the instruction-following reference."""
     from desta.data.backends import TransformersBackend
     from desta.data.generate import SamplingParams
+    from desta.model.load import TINY_SYSTEM_PROMPT
     from desta.train.probes import if_items, text_conversation
 
     test = list(read_records(corpus / "test.jsonl"))
@@ -230,7 +231,8 @@ def evaluate_text_backbone(corpus: Path, opts: TinyOptions) -> dict[str, Any]:
     backend = TransformersBackend("offline:smollm2-135m-instruct")
     ok = []
     for chunk in _batched(ifs, 8):
-        convs = [text_conversation(it["record"], it["question"], it["record"].transcript) for it in chunk]
+        # the same system prompt the audio models get by default (their training rows' prompt)
+        convs = [text_conversation(it["record"], it["question"], it["record"].transcript, TINY_SYSTEM_PROMPT) for it in chunk]
         res = backend.generate(convs, SamplingParams(max_new_tokens=64, temperature=0.0))
         ok += [it["check"].check(r.text) for it, r in zip(chunk, res)]
     return {"instruction_following": {"rate": sum(ok) / max(1, len(ok)), "n": len(ok)}}
@@ -278,16 +280,24 @@ def run_tiny(opts: TinyOptions) -> dict[str, Any]:
     torch.set_num_threads(opts.threads)
     t0 = time.time()
     out = Path(opts.out_dir)
+    data_timing = out / "timings-data.json"
     corpus = build_corpus_stage(opts)
     self_path = out / "self" / "train.jsonl"
     if not self_path.exists():
         self_path = generate_stage(opts, corpus)
+        data_timing.write_text(json.dumps({"data": time.time() - t0}))
     paths = {"self": self_path}
     if "task" in opts.variants:
         paths["task"] = task_targets_stage(opts, corpus, self_path)
     results: dict[str, Any] = {}
-    timings: dict[str, float] = {"data": time.time() - t0}
+    timings: dict[str, float] = json.loads(data_timing.read_text()) if data_timing.exists() else {"data": time.time() - t0}
     for v in opts.variants:
+        cached = out / f"eval-{v}.json"
+        if cached.exists():  # a rerun (e.g. adding a variant) keeps finished stages
+            saved = json.loads(cached.read_text())
+            results[v] = saved["results"]
+            timings.update(saved["timings_s"])
+            continue
         t = time.time()
         model_dir = train_stage(opts, v, paths[v], corpus)
         timings[f"train_{v}"] = time.time() - t
@@ -297,7 +307,14 @@ def run_tiny(opts: TinyOptions) -> dict[str, Any]:
         results[v] = evaluate_model(model, corpus, opts)
         timings[f"eval_{v}"] = time.time() - t
         del model
-    results["text_backbone"] = evaluate_text_backbone(corpus, opts)
+        own = {k: timings[k] for k in (f"train_{v}", f"eval_{v}")}
+        cached.write_text(json.dumps({"results": results[v], "timings_s": own}, indent=2))
+    cached = out / "eval-text_backbone.json"
+    if cached.exists():
+        results["text_backbone"] = json.loads(cached.read_text())
+    else:
+        results["text_backbone"] = evaluate_text_backbone(corpus, opts)
+        cached.write_text(json.dumps(results["text_backbone"], indent=2))
     timings["total"] = time.time() - t0
     report = {"results": results, "timings_s": timings, "options": opts.__dict__}
     (out / "results.json").write_text(json.dumps(report, indent=2, default=str))
