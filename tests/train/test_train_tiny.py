@@ -1,0 +1,58 @@
+"""Pieces of `desta recipe tiny` that run without a model: answer trimming, task targets, the model card."""
+
+from __future__ import annotations
+
+import json
+
+from desta.data.records import AudioRecord, write_jsonl
+from desta.train.tiny import TinyOptions, model_card, task_targets_stage, trim_truncated
+
+
+def test_trim_truncated_keeps_full_sentences_and_drops_loops():
+    assert trim_truncated("The speaker is calm. She talks about the weather and") == "The speaker is calm."
+    assert trim_truncated("no sentence end here at all") is None
+    assert trim_truncated("Ok. ") is None  # too short to be an answer
+    loop = "it is a dog it is a dog it is a dog it is a dog. End."
+    assert trim_truncated(loop) is None
+
+
+def test_task_targets_use_the_same_clips_with_raw_labels(tmp_path):
+    corpus = tmp_path / "corpus"
+    recs = [
+        AudioRecord(id="a", audio="audio/a.wav", corpus="synth", transcript="Hello there.", kind="speech",
+                    attributes={"Gender": "Female", "Language": "English", "Speaking speed": "Fast"}),  # fmt: skip
+        AudioRecord(id="b", audio="audio/b.wav", corpus="synth", caption="phone ringing", kind="sound"),
+    ]
+    write_jsonl(corpus / "train.jsonl", [r.to_dict() for r in recs])
+    rows = [
+        {"id": f"synth/{r.id}#0", "messages": [{"role": "user", "content": "<|AUDIO|>\nTell me a story about it.",
+         "audios": [{"audio": r.audio}]}], "response": "A long self-generated answer."}  # fmt: skip
+        for r in recs
+    ]
+    self_path = tmp_path / "self.jsonl"
+    write_jsonl(self_path, rows)
+    out = task_targets_stage(TinyOptions(out_dir=str(tmp_path)), corpus, self_path)
+    task = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [t["id"] for t in task] == [r["id"] for r in rows]
+    answers = {t["id"].split("/")[1][0]: (t["messages"][0]["content"], t["response"]) for t in task}
+    q, a = answers["a"]
+    assert q.startswith("<|AUDIO|>\n") and a in {"Hello there.", "Female.", "English.", "Fast."}
+    assert answers["b"] == ("<|AUDIO|>\nWhat sound is this?", "Phone ringing.")
+
+
+def test_model_card_reports_every_variant_and_the_text_baseline(tmp_path):
+    report = {
+        "results": {
+            "self": {"perception": {"gender": {"accuracy": 0.75, "n": 40}}, "instruction_following": {"rate": 0.5, "n": 32},
+                     "examples": [{"probe": "gender", "question": "Man or woman?", "gold": "female", "answer": "A woman.", "correct": True}]},
+            "task": {"perception": {"gender": {"accuracy": 0.8, "n": 40}}, "instruction_following": {"rate": 0.25, "n": 32}, "examples": []},
+            "text_backbone": {"instruction_following": {"rate": 0.5, "n": 32}},
+        },
+        "timings_s": {"data": 600, "train_self": 900, "train_task": 900},
+        "options": TinyOptions().__dict__,
+    }  # fmt: skip
+    card = model_card(report, tmp_path)
+    assert "| gender | 75% (n=40) | 80% (n=40) |" in card
+    assert "| instruction following | 50% | 25% |" in card
+    assert "+0% for self targets" in card and "-50% for task targets" in card
+    assert '"A woman."' in card and "results.png" in card
