@@ -260,3 +260,28 @@ def test_generation_options_validation():
     assert opts.stop == ("a", "b")
     with pytest.raises(AttributeError):
         opts.max_new_tokens = 3  # frozen
+
+
+def test_asr_runs_once_per_distinct_window_and_is_cached():
+    """The same clip asked about twice in a batch and again later is transcribed once."""
+    m = tiny_desta(seed=3, use_asr=True, use_vad=False)
+    calls: list[int] = []
+
+    class FakeTranscriber:
+        def transcribe(self, encoder_states):
+            calls.append(encoder_states.shape[0])
+            return [f"words {k}" for k in range(encoder_states.shape[0])]
+
+    m._transcriber = FakeTranscriber()
+    a, b = sine(1.0, 300.0), sine(1.0, 600.0)
+
+    def conv(wave, q):
+        return [{"role": "user", "content": f"<|AUDIO|>\n{q}", "audios": [{"audio": wave}]}]
+
+    first = m.prepare([conv(a, "What?"), conv(b, "Who?"), conv(a, "Where?")])
+    assert calls == [2]  # two distinct windows in one ASR batch
+    assert first.transcripts[0] == first.transcripts[2] != first.transcripts[1]
+    again = m.prepare([conv(b, "Again?")])
+    assert calls == [2] and again.transcripts == [first.transcripts[1]]
+    given = m.prepare([[{"role": "user", "content": "<|AUDIO|>", "audios": [{"audio": a, "text": "mine"}]}]])
+    assert calls == [2] and given.transcripts == [["mine"]]  # a user transcript still wins

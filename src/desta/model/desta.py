@@ -12,7 +12,9 @@ with the official release lives in :mod:`desta.model.convert`, not here.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -80,6 +82,10 @@ class DeSTAModel(nn.Module):
         self.config = config.replace(placeholder_token=self.processor.placeholder_token)
         self._vad: SpeechDetector | None = None
         self._transcriber: WhisperTranscriber | None = None
+        # window fingerprint -> transcript: a multi-turn chat re-sends its audio every turn, and an
+        # evaluation asks several questions about each clip; greedy ASR is deterministic, so reuse it
+        self._asr_cache: OrderedDict[bytes, str] = OrderedDict()
+        self.asr_cache_size = 512
         self.freeze_backbones()
 
     # ------------------------------------------------------------------ parameters
@@ -217,15 +223,31 @@ class DeSTAModel(nn.Module):
                 for i in silent:
                     texts[i] = " "  # official: no speech -> a single space
                 need_asr = [i for i in need_asr if i not in set(silent)]
+            keys = {i: _fingerprint(windows[i]) for i in need_asr}
+            for i in list(need_asr):
+                hit = self._asr_cache.get(keys[i])
+                if hit is not None:
+                    texts[i] = hit
+                    self._asr_cache.move_to_end(keys[i])
+                    need_asr.remove(i)
             if need_asr:
-                # Whisper decodes from 30 s padded features (what it was trained on), in one batch
+                # Whisper decodes from 30 s padded features (what it was trained on), in one batch;
+                # a window that occurs several times in the batch is transcribed once
+                first: dict[bytes, int] = {}
+                for i in need_asr:
+                    first.setdefault(keys[i], i)
+                unique = list(first.values())
                 if isinstance(mel, torch.Tensor):
-                    asr_mel = mel[need_asr]
+                    asr_mel = mel[unique]
                 else:
-                    asr_mel = self.perception.features_30s([windows[i] for i in need_asr])
+                    asr_mel = self.perception.features_30s([windows[i] for i in unique])
                 outs = self._asr().transcribe(self.perception.encode(asr_mel).last)
-                for i, t in zip(need_asr, outs):
-                    texts[i] = t
+                for i, t in zip(unique, outs):
+                    self._asr_cache[keys[i]] = t
+                for i in need_asr:
+                    texts[i] = self._asr_cache[keys[i]]
+                while len(self._asr_cache) > self.asr_cache_size:
+                    self._asr_cache.popitem(last=False)
         per_conv: list[list[list[str]]] = [[] for _ in convs]
         for (ci, ai), t in zip(owners, texts):
             while len(per_conv[ci]) <= ai:
@@ -349,3 +371,8 @@ class DeSTAModel(nn.Module):
         thread.join()
         if errors:
             raise errors[0]
+
+
+def _fingerprint(window: np.ndarray) -> bytes:
+    """A 16-byte digest of a 16 kHz window (the ASR cache key)."""
+    return hashlib.blake2b(np.ascontiguousarray(window, dtype=np.float32).tobytes(), digest_size=16).digest()
