@@ -376,7 +376,10 @@ def run_tiny(opts: TinyOptions) -> dict[str, Any]:
             continue
         t = time.time()
         model_dir = train_stage(opts, v, paths[v], corpus)
-        timings[f"train_{v}"] = time.time() - t
+        timing = out / f"train-{v}" / "timing.json"  # kept with the run, so a rerun reports it too
+        if not timing.exists():
+            timing.write_text(json.dumps({"seconds": time.time() - t}))
+        timings[f"train_{v}"] = json.loads(timing.read_text())["seconds"]
         t = time.time()
         log(f"evaluating the {v}-target adapter on held-out clips")
         model = desta.load_model(str(model_dir))
