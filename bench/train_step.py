@@ -118,7 +118,7 @@ def run(args) -> dict:
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        return float(loss)
+        return float(loss.detach())
 
     results = {}
     for mode in ("labels_only", "full_vocab") if not args.full_size else ("labels_only",):
