@@ -172,3 +172,17 @@ def test_distill_loss_is_zero_when_student_equals_teacher(backbones, tmp_path):
     item = type("Item", (), {"row": row})()
     kl = distill_loss(model, {"items": [item], "labels": torch.tensor([enc.labels])}, hidden, 1.0)
     assert float(kl) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_validation_answers_fixed_rows_and_logs_them(backbones, corpus, tmp_path):
+    out = tmp_path / "o"
+    summary = run(
+        backbones, corpus, out, optim__max_steps=2, data__validation=str(corpus), run__validate_every=1,
+        run__validation_samples=2, run__tensorboard=True,
+    )  # fmt: skip
+    samples = summary["validation"]
+    assert len(samples) == 2
+    for s in samples:
+        assert s["prompt"].endswith("Is the tone high or low?") and s["reference"].startswith("The tone is")
+        assert isinstance(s["prediction"], str) and not s["prediction"].startswith("<error")
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))

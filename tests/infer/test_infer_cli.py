@@ -1,0 +1,58 @@
+"""`desta ask`: clear errors before any model loads, conversation building, and the shipped model's
+answer about the bundled clip (the README's first command)."""
+
+from __future__ import annotations
+
+import pytest
+
+from desta.cli import main
+from desta.infer.cli import build_conversation
+from desta.model.load import example_clip
+
+
+def test_missing_file_is_named_without_a_traceback(tmp_path, capsys):
+    missing = tmp_path / "nope.wav"
+    assert main(["ask", str(missing), "What is said?"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("desta: error:") and "nope.wav" in err and "Traceback" not in err
+
+
+def test_undecodable_file_is_named(tmp_path, capsys):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    assert main(["ask", str(bad), "What is said?"]) == 1
+    err = capsys.readouterr().err
+    assert "bad.wav" in err and "Traceback" not in err
+
+
+def test_a_question_alone_is_refused(capsys):
+    assert main(["ask", "What is said?"]) == 1
+    assert "at least one audio file and a question" in capsys.readouterr().err
+
+
+def test_build_conversation():
+    conv = build_conversation(["a.wav"], "What?", "Be brief.", "hello")
+    assert conv[0] == {"role": "system", "content": "Be brief."}
+    assert conv[1]["content"] == "<|AUDIO|>\nWhat?" and conv[1]["audios"] == [{"audio": "a.wav", "text": "hello"}]
+    two = build_conversation(["a.wav", "b.wav"], "Compare.", None, "ignored for two clips")
+    assert two[0]["content"].count("<|AUDIO|>") == 2 and all(a["text"] is None for a in two[0]["audios"])
+
+
+@pytest.mark.slow
+def test_shipped_model_answers_the_readme_question(capsys):
+    """desta-tiny on the bundled LibriVox clip: the transcript has the words, the answer the speaker's sex."""
+    question = "What is said, and is the speaker a man or a woman?"
+    assert main(["ask", "--show-transcript", "--max-new-tokens", "32", example_clip(), question]) == 0
+    out = capsys.readouterr()
+    assert "selfish" in out.err.lower() and "disposed" in out.err.lower()  # [transcript] line
+    import re
+
+    words = set(re.findall(r"[a-z]+", out.out.lower()))
+    assert words & {"man", "male"} and not words & {"woman", "female"}
+    assert "untrained" not in out.err
+
+
+@pytest.mark.slow
+def test_untrained_adapter_is_labelled(capsys):
+    assert main(["ask", "--model", "untrained", "--no-stream", "--max-new-tokens", "4", example_clip(), "Hi?"]) == 0
+    assert "[untrained adapter" in capsys.readouterr().err
