@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,26 @@ def prediction_status(predictions: Mapping[str, str | None], item_id: str) -> st
     if item_id not in predictions:
         return "missing"
     return "failed" if predictions[item_id] is None else "ok"
+
+
+def new_counts(items: Sequence[Item], *extra: str) -> dict[str, int]:
+    """The counters a judged task reports (items, scored, missing, failed, judge_failures, unparsed),
+    plus task-specific ones, all at zero."""
+    counts = {"items": len(items), "scored": 0, "missing": 0, "failed": 0, "judge_failures": 0, "unparsed": 0}
+    counts.update({k: 0 for k in extra})
+    return counts
+
+
+def answered(
+    items: Sequence[Item], predictions: Mapping[str, str | None], counts: dict[str, int]
+) -> Iterator[tuple[Item, str]]:
+    """``(item, prediction)`` for items with a usable prediction; the rest are counted as missing or failed."""
+    for it in items:
+        status = prediction_status(predictions, it.id)
+        if status != "ok":
+            counts[status] += 1
+            continue
+        yield it, str(predictions[it.id])
 
 
 def breakdown_of(

@@ -30,10 +30,11 @@ from desta.eval.base import (
     Item,
     Scores,
     Task,
+    answered,
     breakdown_of,
     check_audio_files,
     mean,
-    prediction_status,
+    new_counts,
     system_message,
     user_message,
 )
@@ -137,12 +138,8 @@ class AIRBenchFoundation(Task):
         counts = {"items": len(items), "scored": 0, "missing": 0, "failed": 0, "unparsed": 0}
         correct: dict[str, float] = {}
         details = {}
-        for it in items:
-            status = prediction_status(predictions, it.id)
-            if status != "ok":
-                counts[status] += 1
-                continue
-            letter = self.extract(str(predictions[it.id]), it)
+        for it, prediction in answered(items, predictions, counts):
+            letter = self.extract(prediction, it)
             if letter is None:
                 counts["unparsed"] += 1
                 details[it.id] = {"extracted": None}
@@ -208,20 +205,9 @@ class AIRBenchChat(Task):
     def score(
         self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
     ) -> Scores:
-        counts = {
-            "items": len(items),
-            "scored": 0,
-            "missing": 0,
-            "failed": 0,
-            "judge_failures": 0,
-            "unparsed": 0,
-        }
+        counts = new_counts(items)
         requests = {}
-        for it in items:
-            status = prediction_status(predictions, it.id)
-            if status != "ok":
-                counts[status] += 1
-                continue
+        for it, prediction in answered(items, predictions, counts):
             d = it.data
 
             def content(first: str, second: str, d: Mapping[str, Any] = d) -> list[dict[str, str]]:
@@ -233,9 +219,9 @@ class AIRBenchChat(Task):
                 )
                 return [{"role": "user", "content": text}]
 
-            requests[f"{it.id}|fwd"] = content(str(d["answer_gt"]), str(predictions[it.id]))
+            requests[f"{it.id}|fwd"] = content(str(d["answer_gt"]), prediction)
             if self.swap:
-                requests[f"{it.id}|rev"] = content(str(predictions[it.id]), str(d["answer_gt"]))
+                requests[f"{it.id}|rev"] = content(prediction, str(d["answer_gt"]))
         judgments = (
             ask_many(require_judge(judge, self.NAME, JUDGE), JUDGE, requests, parse_two_scores)
             if requests

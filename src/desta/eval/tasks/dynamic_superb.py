@@ -24,8 +24,9 @@ from desta.eval.base import (
     Item,
     Scores,
     Task,
+    answered,
     check_audio_files,
-    prediction_status,
+    new_counts,
     system_message,
     user_message,
 )
@@ -108,23 +109,11 @@ class DynamicSuperb(Task):
     def score(
         self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
     ) -> Scores:
-        counts = {
-            "items": len(items),
-            "scored": 0,
-            "missing": 0,
-            "failed": 0,
-            "exact": 0,
-            "judge_failures": 0,
-            "unparsed": 0,
-        }
+        counts = new_counts(items, "exact")
         correct: dict[str, float] = {}
         requests = {}
-        for it in items:
-            status = prediction_status(predictions, it.id)
-            if status != "ok":
-                counts[status] += 1
-                continue
-            response, label = str(predictions[it.id]), str(it.data["label"])
+        for it, prediction in answered(items, predictions, counts):
+            response, label = prediction, str(it.data["label"])
             if _norm(response) == _norm(label):
                 correct[it.id] = 1.0
                 counts["exact"] += 1

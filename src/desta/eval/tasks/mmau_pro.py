@@ -26,9 +26,10 @@ from desta.eval.base import (
     Item,
     Scores,
     Task,
+    answered,
     breakdown_of,
     check_audio_files,
-    prediction_status,
+    new_counts,
     quote_options,
     system_message,
     user_message,
@@ -108,22 +109,11 @@ class MMAUPro(Task):
     def score(
         self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
     ) -> Scores:
-        counts = {
-            "items": len(items),
-            "scored": 0,
-            "missing": 0,
-            "failed": 0,
-            "judge_failures": 0,
-            "unparsed": 0,
-        }
+        counts = new_counts(items)
         correct: dict[str, float] = {}
         requests = {}
-        for it in items:
-            status = prediction_status(predictions, it.id)
-            if status != "ok":
-                counts[status] += 1
-                continue
-            response = self.extract(str(predictions[it.id]), it)
+        for it, prediction in answered(items, predictions, counts):
+            response = self.extract(prediction, it)
             if it.data["choices"]:
                 correct[it.id] = float(
                     mmau_string_match(str(it.data["answer"]), response, it.data["choices"])

@@ -25,10 +25,11 @@ from desta.eval.base import (
     Item,
     Scores,
     Task,
+    answered,
     breakdown_of,
     check_audio_files,
     mean,
-    prediction_status,
+    new_counts,
     system_message,
     user_message,
 )
@@ -152,22 +153,11 @@ class SAKURA(Task):
     def score(
         self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
     ) -> Scores:
-        counts = {
-            "items": len(items),
-            "scored": 0,
-            "missing": 0,
-            "failed": 0,
-            "judge_failures": 0,
-            "unparsed": 0,
-        }
+        counts = new_counts(items)
         requests = {}
-        for it in items:
-            status = prediction_status(predictions, it.id)
-            if status != "ok":
-                counts[status] += 1
-                continue
+        for it, prediction in answered(items, predictions, counts):
             requests[it.id] = judge_messages(
-                it.data["instruction"], it.data["answer"], str(predictions[it.id])
+                it.data["instruction"], it.data["answer"], prediction
             )
         judgments = (
             ask_many(require_judge(judge, self.NAME, JUDGE), JUDGE, requests, parse_judgement)

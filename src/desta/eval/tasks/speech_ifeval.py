@@ -29,10 +29,11 @@ from desta.eval.base import (
     Item,
     Scores,
     Task,
+    answered,
     breakdown_of,
     check_audio_files,
     mean,
-    prediction_status,
+    new_counts,
     system_message,
     user_message,
 )
@@ -121,25 +122,12 @@ class SpeechIFEval(Task):
     def score(
         self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
     ) -> Scores:
-        counts = {
-            "items": len(items),
-            "scored": 0,
-            "missing": 0,
-            "failed": 0,
-            "judge_failures": 0,
-            "unparsed": 0,
-            "unknown_instructions": 0,
-            "language_unchecked": 0,
-        }
+        counts = new_counts(items, "unknown_instructions", "language_unchecked")
         follow: dict[str, float] = {}
         details: dict[str, Any] = {}
         cot_requests = {}
-        for it in items:
-            status = prediction_status(predictions, it.id)
-            if status != "ok":
-                counts[status] += 1
-                continue
-            response = str(predictions[it.id])
+        for it, prediction in answered(items, predictions, counts):
+            response = prediction
             if it.groups["part"] == "chain_of_thought":
                 user = f"User input: {it.data['instruction']}\nModel's Response: {response}"
                 cot_requests[it.id] = [

@@ -36,6 +36,7 @@ from desta.eval.base import (
     Task,
     check_audio_files,
     mean,
+    new_counts,
     prediction_status,
     system_message,
     user_message,
@@ -217,17 +218,7 @@ class VoiceBench(Task):
         self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
     ) -> Scores:
         rng = random.Random(self.seed)
-        counts = {
-            "items": len(items),
-            "scored": 0,
-            "missing": 0,
-            "failed": 0,
-            "judge_failures": 0,
-            "unparsed": 0,
-            "unparsed_samples": 0,
-            "mcq_fallback": 0,
-            "bbh_fallback": 0,
-        }
+        counts = new_counts(items, "unparsed_samples", "mcq_fallback", "bbh_fallback")
         per_item: dict[str, float] = {}
         details: dict[str, Any] = {}
         ifeval_parts: dict[str, list[float]] = {
