@@ -1,11 +1,15 @@
 """Train the self-target adapter again with another seed on the same rows, evaluate it the same way."""
-import json, time
+import json
+import time
 from pathlib import Path
+
 import torch
+
 import desta
 from desta.train.config import load_config
-from desta.train.train import train
 from desta.train.tiny import TinyOptions, evaluate_model
+from desta.train.train import train
+
 torch.set_num_threads(2)
 opts = TinyOptions(out_dir="runs/tiny")
 corpus = Path("runs/tiny/corpus")
