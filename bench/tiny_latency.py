@@ -46,7 +46,7 @@ def main() -> None:
     runs, follow_ups = [], []
     answer = ""
     for r in range(args.repeats + 1):  # the first run warms up (VAD session, kernels) and is not counted
-        model._asr_cache.clear()  # a new clip each time: ASR runs, as for a user's first question
+        model.clear_transcript_cache()  # a new clip each time: ASR runs, as for a user's first question
         t0 = time.perf_counter()
         first = None
         pieces = []
@@ -71,7 +71,7 @@ def main() -> None:
 
     # where the time to first token goes
     stages = {}
-    model._asr_cache.clear()
+    model.clear_transcript_cache()
     t = time.perf_counter()
     prepared = model.prepare([conv])
     stages["prepare_audio_asr_s"] = time.perf_counter() - t

@@ -36,19 +36,16 @@ def test_two_processes_equal_one_process_on_the_doubled_batch(tmp_path, mode):
         recipe.write_text(yaml.safe_dump(cfg))
         proc = _torchrun(nproc, recipe, tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert "trained 3 steps" in proc.stdout
+        assert "trained 3 steps" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
         results[nproc] = load_file(str(tmp_path / f"out{nproc}" / "model" / "model.safetensors"))
     one, two = results[1], results[2]
     assert one.keys() == two.keys()
-    initial_gap = 0.0
     for k in one:
         if k.endswith("key.bias"):
             # its true gradient is zero (softmax ignores a constant added to every key); Adam scales
             # the float noise left there up to full-size steps, so it differs run to run by design
             continue
         torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-5, msg=f"{k} differs between {mode} and 1 process")
-        initial_gap = max(initial_gap, float((one[k]).abs().max()))
-    assert initial_gap > 0
 
 
 def test_fsdp_checkpoint_resumes(tmp_path):
@@ -62,5 +59,6 @@ def test_fsdp_checkpoint_resumes(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     again = _torchrun(2, recipe, tmp_path, "optim.max_steps=4")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "resumed from" in again.stdout and "at step 2" in again.stdout
-    assert "trained 4 steps" in again.stdout
+    log = f"stdout:\n{again.stdout[-2000:]}\nstderr:\n{again.stderr[-2000:]}"
+    assert "resumed from" in again.stdout and "at step 2" in again.stdout, log
+    assert "trained 4 steps" in again.stdout, log

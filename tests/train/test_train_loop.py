@@ -94,9 +94,10 @@ def test_resume_reproduces_the_uninterrupted_run(backbones, corpus, tmp_path, mo
     real_save = train_module.save_checkpoint
 
     def save_then_die(out, model, optimizer, step, *args):
-        real_save(out, model, optimizer, step, *args)
+        adapter = real_save(out, model, optimizer, step, *args)
         if step == 5:
             raise KeyboardInterrupt("simulated preemption")
+        return adapter
 
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 from helpers import sine, smollm2_tokenizer, tiny_llm, tiny_whisper
@@ -80,8 +79,3 @@ def overrides(whisper: str, llm: str, train: Path, out: Path, **extra) -> dict:
         section, name = key.split("__")
         cfg.setdefault(section, {})[name] = value
     return cfg
-
-
-def wave_of(path: Path) -> np.ndarray:
-    data, _ = sf.read(path, dtype="float32")
-    return data

@@ -175,6 +175,10 @@ class DeSTAModel(nn.Module):
         return {"loss": loss / n.clamp(min=1), "loss_sum": loss, "n_tokens": n}
 
     # ------------------------------------------------------------------ inference
+    def clear_transcript_cache(self) -> None:
+        """Forget cached Whisper transcripts (the next call transcribes every window again)."""
+        self._asr_cache.clear()
+
     def _speech_detector(self) -> SpeechDetector:
         if self._vad is None:
             self._vad = SpeechDetector()
@@ -223,19 +227,14 @@ class DeSTAModel(nn.Module):
                 for i in silent:
                     texts[i] = " "  # official: no speech -> a single space
                 need_asr = [i for i in need_asr if i not in set(silent)]
+            cache = self._asr_cache
             keys = {i: _fingerprint(windows[i]) for i in need_asr}
-            for i in list(need_asr):
-                hit = self._asr_cache.get(keys[i])
-                if hit is not None:
-                    texts[i] = hit
-                    self._asr_cache.move_to_end(keys[i])
-                    need_asr.remove(i)
-            if need_asr:
-                # Whisper decodes from 30 s padded features (what it was trained on), in one batch;
-                # a window that occurs several times in the batch is transcribed once
-                first: dict[bytes, int] = {}
-                for i in need_asr:
+            first: dict[bytes, int] = {}  # windows not transcribed before, each once even if repeated
+            for i in need_asr:
+                if keys[i] not in cache:
                     first.setdefault(keys[i], i)
+            if first:
+                # Whisper decodes from 30 s padded features (what it was trained on), in one batch
                 unique = list(first.values())
                 if isinstance(mel, torch.Tensor):
                     asr_mel = mel[unique]
@@ -243,11 +242,12 @@ class DeSTAModel(nn.Module):
                     asr_mel = self.perception.features_30s([windows[i] for i in unique])
                 outs = self._asr().transcribe(self.perception.encode(asr_mel).last)
                 for i, t in zip(unique, outs):
-                    self._asr_cache[keys[i]] = t
-                for i in need_asr:
-                    texts[i] = self._asr_cache[keys[i]]
-                while len(self._asr_cache) > self.asr_cache_size:
-                    self._asr_cache.popitem(last=False)
+                    cache[keys[i]] = t
+            for i in need_asr:
+                texts[i] = cache[keys[i]]
+                cache.move_to_end(keys[i])
+            while len(cache) > self.asr_cache_size:
+                cache.popitem(last=False)
         per_conv: list[list[list[str]]] = [[] for _ in convs]
         for (ci, ai), t in zip(owners, texts):
             while len(per_conv[ci]) <= ai:

@@ -186,13 +186,25 @@ def gather_optimizer(model: DeSTAModel, optimizer, sharded: bool) -> dict[str, A
 
 
 def save_checkpoint(
-    out: Path, model: DeSTAModel, optimizer, step: int, epoch: int, batch_in_epoch: int, cfg: TrainConfig, sharded: bool = False
-) -> None:
-    """Atomic: write to a temp folder, then rename over the previous checkpoint (rank 0 writes)."""
+    out: Path,
+    model: DeSTAModel,
+    optimizer,
+    step: int,
+    epoch: int,
+    batch_in_epoch: int,
+    cfg: TrainConfig,
+    sharded: bool = False,
+    writer: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Atomic: write to a temp folder, then rename over the previous checkpoint.
+
+    Under FSDP every rank calls this (gathering is collective) and only the ``writer`` writes.
+    Returns the gathered trainable weights.
+    """
     adapter = gather_adapter(model)
     optim_state = gather_optimizer(model, optimizer, sharded)
-    if int(os.environ.get("RANK", "0")) != 0 and sharded:
-        return
+    if not writer:
+        return adapter
     tmp = out / (CHECKPOINT_DIR + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     save_model(model, tmp, state=adapter)
@@ -210,6 +222,7 @@ def save_checkpoint(
         import shutil
 
         shutil.rmtree(old, ignore_errors=True)
+    return adapter
 
 
 def load_checkpoint(out: Path, model: DeSTAModel, optimizer, sharded: bool = False) -> tuple[int, int, int]:
@@ -430,7 +443,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
                 for j, v in enumerate(validate(model, val_rows, cfg.data.data_root)):
                     logger.text(step, f"validation/{j}", f"**Q:** {v['prompt']}\n\n**ref:** {v['reference']}\n\n**pred:** {v['prediction']}")
             if step % cfg.run.save_every == 0 and (dist_info.main or sharded):
-                save_checkpoint(out, model, optimizer, step, epoch, batch_in_epoch, cfg, sharded)
+                save_checkpoint(out, model, optimizer, step, epoch, batch_in_epoch, cfg, sharded, dist_info.main)
             if step >= total_steps:
                 done = True
                 break
@@ -444,8 +457,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
         pbar.close()
     summary: dict[str, Any] = {"steps": step, "losses": history, "skipped": dict(skipped), "trainable_parameters": n_trainable}
     if dist_info.main or sharded:
-        save_checkpoint(out, model, optimizer, step, epoch, batch_in_epoch, cfg, sharded)
-        final_adapter = gather_adapter(model)
+        final_adapter = save_checkpoint(out, model, optimizer, step, epoch, batch_in_epoch, cfg, sharded, dist_info.main)
     if dist_info.main:
         model.config = model.config.replace(untrained=False, max_transcript_tokens=None, info={**model.config.info, "trained_steps": step})
         export = save_model(model, out / "model", state=final_adapter)
