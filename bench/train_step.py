@@ -9,6 +9,7 @@ Q-Former) with random weights (no download), batch 12, bf16 autocast; reports sa
 with the accounting of docs/performance.md (encoder forward + Q-Former 3x forward + LLM 4N per token).
 
     python bench/train_step.py                 # CPU, tiny
+    python bench/train_step.py --precision     # CPU, tiny: also the LLM in bf16 (what `precision: fast` does)
     python bench/train_step.py --full-size     # GPU, official shapes
 """
 
@@ -41,7 +42,7 @@ def tiny_tokenizer():
     return fast
 
 
-def build(full_size: bool, device: torch.device):
+def build(full_size: bool, device: torch.device, llm_dtype: torch.dtype = torch.float32):
     from transformers import LlamaConfig, LlamaForCausalLM, WhisperConfig, WhisperForConditionalGeneration
 
     from desta.model.config import DeSTAConfig
@@ -61,7 +62,7 @@ def build(full_size: bool, device: torch.device):
         return model.to(device), cfg
     from desta.model.load import TINY_CONFIG, build_model
 
-    model = build_model(TINY_CONFIG, device=device)
+    model = build_model(TINY_CONFIG, device=device, llm_dtype=llm_dtype)
     return model, model.config
 
 
@@ -145,6 +146,32 @@ def run(args) -> dict:
     return out
 
 
+def run_bf16(args) -> dict:
+    """The labelled-positions step with the frozen LLM in bf16 (connector fp32), as `precision: fast`."""
+    from desta.model.precision import cpu_has_native_bf16
+
+    torch.set_num_threads(args.threads)
+    device = torch.device("cpu")
+    model, _ = build(False, device, llm_dtype=torch.bfloat16)
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=1e-4, betas=(0.9, 0.98), weight_decay=0.01)
+    batch = args.batch or 8
+    inputs, mel = make_batch(model, batch, 160, 48, device, seconds=5.0)
+    times = []
+    for i in range(args.warmup + args.steps):
+        t = time.perf_counter()
+        loss = model(**inputs, audio_features=model.encode_audio(mel))["loss"]
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i >= args.warmup:
+            times.append(time.perf_counter() - t)
+    dt = sum(times) / len(times)
+    return {"step_s": dt, "samples_per_s": batch / dt, "cpu_native_bf16": cpu_has_native_bf16()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--full-size", action="store_true", help="official shapes on a GPU")
@@ -152,10 +179,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--precision", action="store_true", help="CPU: also time the step with the LLM in bf16")
     args = ap.parse_args()
     if args.full_size and not torch.cuda.is_available():
         raise SystemExit("--full-size needs a CUDA GPU (run it on one; the CPU mode measures the tiny recipe)")
     out = run(args)
+    if args.precision and not args.full_size:
+        out["bf16_llm"] = run_bf16(args)
+        out["speedup_bf16_vs_fp32"] = out["results"]["labels_only"]["step_s"] / out["bf16_llm"]["step_s"]
     print(json.dumps(out, indent=2))
     name = "train_step_gpu" if args.full_size else "train_step_cpu"
     Path(__file__).parent.joinpath("results", f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")

@@ -99,7 +99,9 @@ def test_wrong_types_are_named(override, key):
 
 
 def test_overrides_are_typed():
-    cfg = load_config(ROOT / "recipes" / "desta-tiny.yaml", ["optim.lr=5e-4", "data.batch_size=3", "optim.betas=[0.8, 0.9]"])
+    cfg = load_config(
+        ROOT / "recipes" / "desta-tiny.yaml", ["optim.lr=5e-4", "data.batch_size=3", "optim.betas=[0.8, 0.9]"]
+    )
     assert cfg.optim.lr == 5e-4 and cfg.data.batch_size == 3 and cfg.optim.betas == (0.8, 0.9)
     assert parse_overrides(["a.b.c=1", "a.d=x"]) == {"a": {"b": {"c": 1}, "d": "x"}}
     with pytest.raises(ConfigError, match="key=value"):

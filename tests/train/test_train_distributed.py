@@ -18,7 +18,18 @@ pytestmark = pytest.mark.slow
 
 def _torchrun(nproc: int, recipe: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "desta", "train", str(recipe), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "desta",
+        "train",
+        str(recipe),
+        *extra,
+    ]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -45,13 +56,17 @@ def test_two_processes_equal_one_process_on_the_doubled_batch(tmp_path, mode):
             # its true gradient is zero (softmax ignores a constant added to every key); Adam scales
             # the float noise left there up to full-size steps, so it differs run to run by design
             continue
-        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-5, msg=f"{k} differs between {mode} and 1 process")
+        torch.testing.assert_close(
+            two[k], one[k], rtol=1e-4, atol=1e-5, msg=f"{k} differs between {mode} and 1 process"
+        )
 
 
 def test_fsdp_checkpoint_resumes(tmp_path):
     backbones = save_backbones(tmp_path / "bb")
     corpus = write_corpus(tmp_path / "data", n=16)
-    cfg = overrides(*backbones, corpus, tmp_path / "out", optim__max_steps=2, run__threads=1, run__distributed="fsdp")
+    cfg = overrides(
+        *backbones, corpus, tmp_path / "out", optim__max_steps=2, run__threads=1, run__distributed="fsdp"
+    )
     cfg["data"]["batch_size"] = 2
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(cfg))

@@ -81,7 +81,9 @@ def test_only_the_connector_changes_and_the_loss_falls(backbones, corpus, tmp_pa
     for name, p1 in after.perception.whisper.model.encoder.state_dict().items():
         torch.testing.assert_close(enc0[name], p1, msg=f"Whisper weight {name} changed")
     changed = [
-        k for k, v in after.adapter_state_dict().items() if not torch.allclose(v, before.adapter_state_dict()[k])
+        k
+        for k, v in after.adapter_state_dict().items()
+        if not torch.allclose(v, before.adapter_state_dict()[k])
     ]
     assert len(changed) == len(after.adapter_state_dict())  # every connector tensor was trained
 
@@ -105,7 +107,9 @@ def test_resume_reproduces_the_uninterrupted_run(backbones, corpus, tmp_path, mo
     monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     resumed = run(backbones, corpus, tmp_path / "cut", **kw)
     assert resumed["steps"] == 12 and len(resumed["losses"]) == 7
-    torch.testing.assert_close(torch.tensor(resumed["losses"]), torch.tensor(straight[5:]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        torch.tensor(resumed["losses"]), torch.tensor(straight[5:]), rtol=1e-5, atol=1e-6
+    )
     a = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
     b = load_file(str(tmp_path / "cut" / "model" / "model.safetensors"))
     for k in a:
@@ -135,13 +139,20 @@ def test_lora_trains_only_lora_and_connector(backbones, corpus, tmp_path):
     import desta
 
     summary = run(
-        backbones, corpus, tmp_path / "o", optim__max_steps=3, model__use_lora=True, model__lora_target_modules=["q_proj", "v_proj"]
+        backbones,
+        corpus,
+        tmp_path / "o",
+        optim__max_steps=3,
+        model__use_lora=True,
+        model__lora_target_modules=["q_proj", "v_proj"],
     )
     assert summary["steps"] == 3
     state = load_file(str(tmp_path / "o" / "model" / "model.safetensors"))
     lora = [k for k in state if "lora_" in k]
     assert lora and all("q_proj" in k or "v_proj" in k for k in lora)
-    assert any(float(state[k].abs().sum()) > 0 for k in lora if "lora_B" in k)  # B starts at zero, so it moved
+    assert any(
+        float(state[k].abs().sum()) > 0 for k in lora if "lora_B" in k
+    )  # B starts at zero, so it moved
     assert all(k.startswith("perception.connector.") or "lora_" in k for k in state)
     model = desta.load_model(str(tmp_path / "o" / "model"))
     for k, v in model.adapter_state_dict().items():
@@ -165,7 +176,11 @@ def test_distill_loss_is_zero_when_student_equals_teacher(backbones, tmp_path):
     model = build_model(cfg.model)
     proc = model.processor
     seed = "[00:00-00:01] (Pitch: High)"
-    row = {"messages": [{"role": "user", "content": "<|AUDIO|>\nPitch?", "audios": [{"audio": "x.wav"}]}], "response": "High.", "seed_description": seed}
+    row = {
+        "messages": [{"role": "user", "content": "<|AUDIO|>\nPitch?", "audios": [{"audio": "x.wav"}]}],
+        "response": "High.",
+        "seed_description": seed,
+    }
     msgs = [{"role": "user", "content": proc.start_audio + seed + proc.end_audio + "\nPitch?"}]
     enc = proc.encode(msgs, [], row["response"], None)
     ids = torch.tensor([enc.input_ids])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from desta.data.filters import trim_truncated
 from desta.data.records import AudioRecord, write_jsonl
-from desta.train.tiny import TinyOptions, model_card, task_targets_stage, trim_truncated
+from desta.train.tiny import TinyOptions, model_card, task_targets_stage
 
 
 def test_trim_truncated_keeps_full_sentences_and_drops_loops():
@@ -16,17 +17,47 @@ def test_trim_truncated_keeps_full_sentences_and_drops_loops():
     assert trim_truncated(loop) is None
 
 
+def test_readme_question_probe_needs_both_content_and_gender():
+    from desta.data.records import AudioRecord
+    from desta.train.probes import PERCEPTION_PROBES, perception_items
+
+    probe = next(p for p in PERCEPTION_PROBES if p.name == "content+gender")
+    assert probe.question == "What is said, and is the speaker a man or a woman?"
+    gold = ("The dog barked at the mailman all morning", "Male")
+    assert probe.score('The speaker says "The dog barked at the mailman all morning." The speaker is a man.', gold)
+    assert not probe.score("The speaker is a man.", gold)  # content missing
+    assert not probe.score("The dog barked at the mailman all morning. A woman speaks.", gold)  # gender wrong
+    rec = AudioRecord("x", "x.wav", "Toy", transcript=gold[0], attributes={"Gender": "Male"})
+    assert "content+gender" in {it["probe"] for it in perception_items([rec])}
+    assert "content+gender" not in {it["probe"] for it in perception_items([rec.with_(attributes={})])}
+
+
 def test_task_targets_use_the_same_clips_with_raw_labels(tmp_path):
     corpus = tmp_path / "corpus"
     recs = [
-        AudioRecord(id="a", audio="audio/a.wav", corpus="synth", transcript="Hello there.", kind="speech",
-                    attributes={"Gender": "Female", "Language": "English", "Speaking speed": "Fast"}),  # fmt: skip
+        AudioRecord(
+            id="a",
+            audio="audio/a.wav",
+            corpus="synth",
+            transcript="Hello there.",
+            kind="speech",
+            attributes={"Gender": "Female", "Language": "English", "Speaking speed": "Fast"},
+        ),  # fmt: skip
         AudioRecord(id="b", audio="audio/b.wav", corpus="synth", caption="phone ringing", kind="sound"),
     ]
     write_jsonl(corpus / "train.jsonl", [r.to_dict() for r in recs])
     rows = [
-        {"id": f"synth/{r.id}#0", "messages": [{"role": "user", "content": "<|AUDIO|>\nTell me a story about it.",
-         "audios": [{"audio": r.audio}]}], "response": "A long self-generated answer."}  # fmt: skip
+        {
+            "id": f"synth/{r.id}#0",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": "<|AUDIO|>\nTell me a story about it.",
+                    "audios": [{"audio": r.audio}],
+                }
+            ],
+            "response": "A long self-generated answer.",
+        }  # fmt: skip
         for r in recs
     ]
     self_path = tmp_path / "self.jsonl"

@@ -49,7 +49,9 @@ def write_corpus(root: Path, n: int = 16, response: str | None = None, seconds: 
                         "audios": [{"audio": f"audio/clip{i:03d}.wav", "text": f"tone {i}"}],
                     },
                 ],
-                "response": response if response is not None else ("The tone is high." if high else "The tone is low."),
+                "response": response
+                if response is not None
+                else ("The tone is high." if high else "The tone is low."),
                 "seed_description": f"[00:00-00:01] (Pitch: {'High' if high else 'Low'})",
             }
         )
@@ -71,9 +73,22 @@ def overrides(whisper: str, llm: str, train: Path, out: Path, **extra) -> dict:
             "pad_audio_to_30s": False,
             "name": "desta-test",
         },
-        "data": {"train": str(train), "data_root": str(train.parent), "batch_size": 4, "num_workers": 0, "max_seq_length": 128},
+        "data": {
+            "train": str(train),
+            "data_root": str(train.parent),
+            "batch_size": 4,
+            "num_workers": 0,
+            "max_seq_length": 128,
+        },
         "optim": {"lr": 3e-3, "warmup_steps": 2, "epochs": 1},
-        "run": {"out_dir": str(out), "device": "cpu", "log_every": 1, "save_every": 1000, "progress": False, "tensorboard": False},
+        "run": {
+            "out_dir": str(out),
+            "device": "cpu",
+            "log_every": 1,
+            "save_every": 1000,
+            "progress": False,
+            "tensorboard": False,
+        },
     }
     for key, value in extra.items():
         section, name = key.split("__")

@@ -164,11 +164,16 @@ class TransformersBackend:
     model: Any = None
     tokenizer: Any = None
     max_prompt_tokens: int | None = None  # None: the model's context minus max_new_tokens
+    precision: str = "auto"  # desta.model.precision: "fast" runs bf16 on CPUs that compute it natively
     name: str = "transformers"
 
     def __post_init__(self) -> None:
         if self.model is None or self.tokenizer is None:
+            from desta.model.precision import resolve_dtype
+
+            dtype = resolve_dtype(self.precision, self.device)
             self.model, self.tokenizer = load_text_llm(self.model_id, self.device)
+            self.model = self.model.to(dtype)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token

@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from desta.errors import DeSTAError
+
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -78,8 +80,24 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in f if line.strip())
 
 
+def parse_weights(items: list[str] | None) -> tuple[tuple[str, float], ...]:
+    """``["compound=3", "format=0.5"]`` -> ``(("compound", 3.0), ("format", 0.5))``."""
+    out = []
+    for item in items or []:
+        name, _, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not name.strip() or weight < 0:
+            raise DeSTAError(f"--weight {item!r}: expected CATEGORY=WEIGHT with a weight >= 0, e.g. compound=3")
+        out.append((name.strip(), weight))
+    return tuple(out)
+
+
 def _generate(args: argparse.Namespace) -> int:
     from desta.data.backends import BackendSpec, make_backend
+    from desta.data.filters import FilterConfig
     from desta.data.generate import SamplingParams
     from desta.data.pipeline import GenerateConfig, run_generation
     from desta.data.records import read_records
@@ -93,6 +111,10 @@ def _generate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         shard_size=args.shard_size,
         sampling=sampling,
+        filters=FilterConfig(drop_truncated=not args.trim_truncated, trim_truncated=args.trim_truncated),
+        resample=args.resample,
+        resample_temperature=args.resample_temperature,
+        category_weights=parse_weights(args.weight),
         enrich=args.enrich,
         progress=not args.quiet,
     )
@@ -203,6 +225,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--shard-size", type=int, default=10_000)
     p.add_argument("--limit", type=int, help="only the first N records")
+    p.add_argument(
+        "--resample", type=int, default=0,
+        help="extra tries with new seeds for answers that a filter or the grounding check rejects",
+    )  # fmt: skip
+    p.add_argument("--resample-temperature", type=float, help="temperature of those tries (default: --temperature)")
+    p.add_argument(
+        "--weight", action="append", metavar="CATEGORY=W",
+        help="instruction task mix, repeatable (e.g. --weight compound=3 --weight format=0.5); unnamed categories weigh 1",
+    )  # fmt: skip
+    p.add_argument(
+        "--trim-truncated", action="store_true",
+        help="keep answers that hit --max-new-tokens up to their last full sentence instead of dropping them",
+    )  # fmt: skip
     p.add_argument("--enrich", action="store_true", help="measure missing attributes from the audio first")
     p.add_argument(
         "--ray-engine",

@@ -1,4 +1,5 @@
-"""Quality filters for generated responses: empty, truncated, refusing and leaking answers are dropped.
+"""Quality filters for generated responses: empty, truncated, refusing, leaking and ungrounded answers
+are dropped (or, for truncated ones, optionally cut at their last full sentence).
 
 A *leak* is a response that betrays that the LLM read a text description instead of hearing the audio
 ("according to the description", "the metadata says", "<start_audio>"); training on it would teach the
@@ -8,8 +9,12 @@ audio model to talk about descriptions it never sees.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+
+from desta.data.grounding import grounding_failure
+from desta.data.records import AudioRecord
 
 REFUSAL_PATTERNS: tuple[str, ...] = (
     r"\bI'?m sorry,? (?:but )?I (?:can(?:no|')t|am unable|'m unable)",
@@ -38,6 +43,10 @@ class FilterConfig:
     min_chars: int = 1  # shorter (after stripping) is "empty"
     max_chars: int | None = None  # longer is "too_long" (None: no limit)
     drop_truncated: bool = True  # finish_reason == "length"
+    trim_truncated: bool = (
+        False  # instead cut a truncated answer at its last full sentence (see trim_truncated)
+    )
+    min_transcript_recall: float = 0.8  # for instructions that require the transcript (desta.data.grounding)
     refusal_patterns: tuple[str, ...] = REFUSAL_PATTERNS
     leak_patterns: tuple[str, ...] = LEAK_PATTERNS
 
@@ -71,3 +80,41 @@ def check_response(text: str, finish_reason: str, cfg: FilterConfig = FilterConf
     if cfg._leak is not None and cfg._leak.search(stripped):
         return "leak"
     return None
+
+
+def trim_truncated(text: str, min_chars: int = 12) -> str | None:
+    """Cut an answer that hit max_new_tokens at its last full sentence; None if none or if it loops.
+
+    A small model often rambles past a short token budget; its first sentences are still its own
+    answer. Answers that repeat a 4-word phrase three times or more are degenerate and dropped.
+    """
+    words = text.lower().split()
+    grams = [" ".join(words[i : i + 4]) for i in range(max(0, len(words) - 3))]
+    if grams and max(grams.count(g) for g in set(grams)) >= 3:
+        return None
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)]
+    if not ends:
+        return None
+    cut = text[: ends[-1]].strip()
+    return cut if len(cut) >= min_chars else None
+
+
+def screen_response(
+    text: str,
+    finish_reason: str,
+    cfg: FilterConfig = FilterConfig(),
+    *,
+    record: AudioRecord | None = None,
+    requires: Iterable[str] = (),
+) -> tuple[str, str | None]:
+    """``(text to keep, reason to drop or None)``: trimming if configured, :func:`check_response`, then
+    the grounding check of the facts the instruction ``requires`` against ``record``'s labels."""
+    if cfg.trim_truncated and finish_reason == "length":
+        trimmed = trim_truncated(text)
+        if trimmed is None:
+            return text, "truncated"
+        text, finish_reason = trimmed, "stop"
+    why = check_response(text, finish_reason, cfg)
+    if why is None and record is not None:
+        why = grounding_failure(text, record, requires, min_recall=cfg.min_transcript_recall)
+    return text, why

@@ -103,8 +103,21 @@ class InstructionSampler(Protocol):
 
 
 @dataclass(frozen=True)
+class Part:
+    """One single question of a compound request, asked on its own; its answer states ``requires``."""
+
+    instruction: str
+    requires: tuple[str, ...]
+    generation_messages: list[dict[str, str]] = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Request:
-    """One generation request: the key that makes it unique in a run, and both message lists."""
+    """One generation request: the key that makes it unique in a run, and both message lists.
+
+    ``parts`` is empty for a single question; for a compound one the backbone answers each part
+    (``generation_messages`` is then not sent) and the target is its answers joined in order.
+    """
 
     key: str  # "{corpus}/{record id}#{k}", unique per run and stable across runs
     record: AudioRecord
@@ -115,6 +128,14 @@ class Request:
     seed_description: str
     training_messages: list[dict[str, Any]] = field(repr=False)
     generation_messages: list[dict[str, str]] = field(repr=False)
+    requires: tuple[str, ...] = ()
+    parts: tuple[Part, ...] = ()
+
+    def questions(self) -> list[tuple[str, tuple[str, ...], list[dict[str, str]]]]:
+        """``(instruction, requires, generation messages)`` of each question the backbone answers."""
+        if self.parts:
+            return [(p.instruction, p.requires, p.generation_messages) for p in self.parts]
+        return [(self.instruction, self.requires, self.generation_messages)]
 
 
 def request_key(record: AudioRecord, k: int) -> str:
@@ -194,6 +215,14 @@ def build_request(
     instruction = pool.sample(rseed, kind=record.kind)
     description = describe(record)
     train = training_messages(record, instruction.text, fmt)
+    parts = tuple(
+        Part(
+            p.text,
+            tuple(p.requires),
+            generation_messages(training_messages(record, p.text, fmt), [description], fmt),
+        )
+        for p in getattr(instruction, "parts", ())
+    )
     return Request(
         key=key,
         record=record,
@@ -204,10 +233,14 @@ def build_request(
         seed_description=description,
         training_messages=train,
         generation_messages=generation_messages(train, [description], fmt),
+        requires=tuple(getattr(instruction, "requires", ())),
+        parts=parts,
     )
 
 
-def to_sample(req: Request, response: str, *, model: str = "", finish_reason: str = "stop") -> Sample:
+def to_sample(
+    req: Request, response: str, *, model: str = "", finish_reason: str = "stop", attempts: int = 1
+) -> Sample:
     """The output row: official training fields plus a ``meta`` dict (key, model, corpus facts)."""
     rec = req.record
     return Sample(
@@ -228,6 +261,8 @@ def to_sample(req: Request, response: str, *, model: str = "", finish_reason: st
                 "attributes": dict(rec.attributes),
                 "model": model,
                 "finish_reason": finish_reason,
+                "attempts": attempts,
+                **({"parts": [p.instruction for p in req.parts]} if req.parts else {}),
             }
         },
     )

@@ -3,9 +3,17 @@
 The official pool is not released (reference §11.2), so ``desta`` ships its own: JSONL files under
 ``desta/data/instructions/`` (one per category), each row ``{"text", "category", "kinds"}``.
 Categories: ``description``, ``content``, ``speaker``, ``paralinguistic`` (emotion, pitch, speed,
-volume), ``sound``, ``music``, ``reasoning`` and ``format`` (format-constrained prompts such as
-"Answer in exactly three bullet points."). ``kinds`` says which audio the prompt suits
-(``speech``, ``sound``, ``music``). The files are the source of truth: edit them directly; the pool
+volume), ``sound``, ``music``, ``reasoning``, ``format`` (format-constrained prompts such as
+"Answer in exactly three bullet points.") and ``compound`` (two questions in one). ``kinds`` says
+which audio the prompt suits (``speech``, ``sound``, ``music``).
+
+Two optional fields make self-generation verifiable (``desta.data.grounding``):
+
+* ``requires``: facts a correct answer states, checked against the record's labels, e.g.
+  ``["transcript"]`` for "Write down exactly what is said.";
+* ``parts``: for a compound question, its single questions, each ``{"text", "requires"}``. The
+  backbone answers each part on its own and the target is its answers joined in order; a small LLM
+  answers one question well where it drops half of two. The files are the source of truth: edit them directly; the pool
 merges rows that repeat another after normalisation (lower case, punctuation and spaces removed):
 the first text and category are kept and the kinds are united.
 
@@ -18,17 +26,27 @@ Sampling is deterministic for a given seed and pool::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from desta.data.grounding import check_facts
 from desta.errors import DeSTAError
 
 KINDS = ("speech", "sound", "music")
 PACKAGED = Path(__file__).with_name("instructions")
+
+
+@dataclass(frozen=True)
+class InstructionPart:
+    """One single question of a compound instruction and the facts its answer states."""
+
+    text: str
+    requires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,8 @@ class Instruction:
     text: str
     category: str
     kinds: tuple[str, ...]
+    requires: tuple[str, ...] = ()  # facts a correct answer states (desta.data.grounding.FACTS)
+    parts: tuple[InstructionPart, ...] = ()  # a compound question's single questions, in answer order
 
 
 def normalize_text(text: str) -> str:
@@ -68,7 +88,19 @@ def _read(path: Path) -> Iterator[Instruction]:
             bad = [k for k in kinds if k not in KINDS]
             if bad or not kinds:
                 raise DeSTAError(f"{where}: kinds must be a non-empty subset of {KINDS}, got {list(kinds)}")
-            yield Instruction(" ".join(text.split()), str(category), kinds)
+            try:
+                requires = check_facts(row.get("requires", ()))
+                parts = tuple(
+                    InstructionPart(" ".join(str(p["text"]).split()), check_facts(p.get("requires", ())))
+                    for p in row.get("parts", ())
+                )
+            except (DeSTAError, KeyError, TypeError, AttributeError) as err:
+                raise DeSTAError(
+                    f"{where}: requires must be a list of facts and parts a list of {{text, requires}} ({err})"
+                ) from None
+            if len(parts) == 1:
+                raise DeSTAError(f"{where}: a compound instruction needs two or more parts, got one")
+            yield Instruction(" ".join(text.split()), str(category), kinds, requires, parts)
 
 
 class InstructionPool:
@@ -83,7 +115,7 @@ class InstructionPool:
             if key in first:  # a repeat: keep the first text, widen its kinds
                 kept = first[key]
                 kinds = tuple(k for k in KINDS if k in kept.kinds or k in ins.kinds)
-                first[key] = Instruction(kept.text, kept.category, kinds)
+                first[key] = dataclasses.replace(kept, kinds=kinds)
             else:
                 first[key] = ins
         items = list(first.values())
@@ -136,6 +168,11 @@ class InstructionPool:
         rng = seed_or_rng if isinstance(seed_or_rng, random.Random) else random.Random(seed_or_rng)
         return rng.choice(self.for_kind(kind, category))
 
+    def weighted(self, weights: Mapping[str, float]) -> CategoryWeightedSampler:
+        """A sampler that first picks a category with probability proportional to its weight (unnamed
+        categories weigh 1, weight 0 never picks one), then an instruction of it uniformly."""
+        return CategoryWeightedSampler(self, tuple(sorted((str(c), float(w)) for c, w in weights.items())))
+
     def sample_many(
         self, n: int, seed: int | random.Random, kind: str = "speech", category: str | None = None
     ) -> list[Instruction]:
@@ -148,3 +185,33 @@ class InstructionPool:
         while len(out) < n:
             out.extend(rng.sample(items, min(len(items), n - len(out))))
         return out
+
+
+@dataclass(frozen=True)
+class CategoryWeightedSampler:
+    """``pool.weighted({"compound": 3, "format": 0.5})``: sets the task mix of a generation run.
+
+    Without weights a pool samples uniformly over instructions, so a category's share is its size
+    (``format`` holds a third of the packaged pool); with them the share is the weight's.
+    """
+
+    pool: InstructionPool
+    weights: tuple[tuple[str, float], ...]
+
+    def __post_init__(self) -> None:
+        bad = {c: w for c, w in self.weights if not w >= 0}
+        if bad:
+            raise DeSTAError(f"category weights must be >= 0, got {bad}")
+        unknown = sorted({c for c, _ in self.weights} - set(self.pool.categories()))
+        if unknown:
+            raise DeSTAError(f"category weights name {unknown}, not in the pool's {self.pool.categories()}")
+
+    def sample(self, seed_or_rng: int | random.Random, kind: str = "speech") -> Instruction:
+        rng = seed_or_rng if isinstance(seed_or_rng, random.Random) else random.Random(seed_or_rng)
+        weight = dict(self.weights)
+        cats = sorted({i.category for i in self.pool.for_kind(kind)})
+        w = [weight.get(c, 1.0) for c in cats]
+        if not any(w):
+            raise DeSTAError(f"every category that suits kind {kind!r} has weight 0: {cats}")
+        category = rng.choices(cats, weights=w)[0]
+        return rng.choice(self.pool.for_kind(kind, category))

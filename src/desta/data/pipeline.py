@@ -28,7 +28,7 @@ from typing import Any
 
 from desta.data.backends import BackendResult, RetryPolicy, TextBackend, generate_with_retries
 from desta.data.cache import ResponseCache
-from desta.data.filters import FilterConfig, check_response
+from desta.data.filters import FilterConfig, screen_response
 from desta.data.generate import (
     InstructionSampler,
     PromptFormat,
@@ -38,10 +38,12 @@ from desta.data.generate import (
     cache_key,
     default_describe,
     default_pool,
+    derive_seed,
     request_key,
     to_sample,
 )
 from desta.data.records import AudioRecord
+from desta.errors import DeSTAError
 
 SHARD_PATTERN = "shard-{:05d}.jsonl"
 REJECTS = "rejects.jsonl"
@@ -59,6 +61,9 @@ class GenerateConfig:
     sampling: SamplingParams = SamplingParams()
     retry: RetryPolicy = RetryPolicy()
     filters: FilterConfig = FilterConfig()
+    resample: int = 0  # extra tries, each with a new seed, for an answer a filter or grounding check rejects
+    resample_temperature: float | None = None  # temperature of those tries (None: sampling's)
+    category_weights: tuple[tuple[str, float], ...] = ()  # instruction task mix (InstructionPool.weighted)
     prompt: PromptFormat = PromptFormat()
     enrich: bool = False  # measure missing attributes from the audio (desta.data.attributes.enrich)
     use_cache: bool = True
@@ -213,6 +218,42 @@ def reason_class(reason: str) -> str:
     return head if head != reason else reason[:60]
 
 
+def attempt_seed(request_seed: int, question: int, attempt: int) -> int:
+    """Sampling seed of one try: the request's own seed for the first try of its first question (so a
+    plain request is the same as without resampling), a derived one for every other."""
+    if question == 0 and attempt == 0:
+        return request_seed
+    return derive_seed(request_seed, f"question {question} attempt {attempt}")
+
+
+def _answer(
+    messages: list[list[dict[str, str]]],
+    params: list[SamplingParams],
+    backend: TextBackend,
+    config: GenerateConfig,
+    cache: ResponseCache | None,
+    outcome: BatchOutcome,
+    sleep: Callable[[float], None],
+) -> list[BackendResult]:
+    """Cached responses first, then one batched backend call (with retries) for the rest."""
+    keys = [cache_key(backend.model_id, m, p) for m, p in zip(messages, params)]
+    cached = cache.get_many(keys) if cache is not None else {}
+    outcome.cache_hits += sum(k in cached for k in keys)
+    results: list[BackendResult | None] = [cached.get(k) for k in keys]
+    todo = [i for i, r in enumerate(results) if r is None]
+    if todo:
+        got, attempts = generate_with_retries(
+            backend, [messages[i] for i in todo], [params[i] for i in todo], config.retry, sleep=sleep,
+            seed=params[todo[0]].seed or 0,
+        )  # fmt: skip
+        outcome.backend_calls += sum(attempts)
+        for i, r in zip(todo, got):
+            results[i] = r
+        if cache is not None:
+            cache.put_many({keys[i]: r for i, r in zip(todo, got) if r.ok})
+    return results  # type: ignore[return-value]
+
+
 def process_requests(
     requests: list[Request],
     backend: TextBackend,
@@ -221,43 +262,60 @@ def process_requests(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BatchOutcome:
-    """Answer a batch of requests (cache first, then the backend with retries) and filter the answers."""
+    """Answer a batch of requests (cache first, then the backend with retries) and filter the answers.
+
+    Each question of a request (one, or a compound request's parts) is answered on its own; an answer
+    that a filter or the grounding check rejects is sampled again with a new seed up to
+    ``config.resample`` times. A request becomes a row when every question has a kept answer (joined
+    in order), else a reject with the first question's last failure.
+    """
     outcome = BatchOutcome()
-    params = [replace(config.sampling, seed=r.seed) for r in requests]
-    keys = [cache_key(backend.model_id, r.generation_messages, p) for r, p in zip(requests, params)]
-    cached = cache.get_many(keys) if cache is not None else {}
-    outcome.cache_hits = sum(k in cached for k in keys)
-    results: list[BackendResult | None] = [cached.get(k) for k in keys]
-    todo = [i for i, r in enumerate(results) if r is None]
-    if todo:
-        got, attempts = generate_with_retries(
-            backend,
-            [requests[i].generation_messages for i in todo],
-            [params[i] for i in todo],
-            config.retry,
-            sleep=sleep,
-            seed=requests[todo[0]].seed,
+    questions = [r.questions() for r in requests]
+    kept: dict[tuple[int, int], str] = {}
+    failed: dict[tuple[int, int], dict[str, Any]] = {}
+    tries: Counter = Counter()
+    truncated: set[int] = set()
+    pending = [(ri, qi) for ri, qs in enumerate(questions) for qi in range(len(qs))]
+    for attempt in range(1 + config.resample):
+        if not pending:
+            break
+        sampling = config.sampling
+        if attempt and config.resample_temperature is not None:
+            sampling = replace(sampling, temperature=config.resample_temperature)
+        params = [replace(sampling, seed=attempt_seed(requests[ri].seed, qi, attempt)) for ri, qi in pending]
+        results = _answer(
+            [questions[ri][qi][2] for ri, qi in pending], params, backend, config, cache, outcome, sleep
         )
-        outcome.backend_calls = sum(attempts)
-        for i, r in zip(todo, got):
-            results[i] = r
-        if cache is not None:
-            cache.put_many({keys[i]: r for i, r in zip(todo, got) if r.ok})
-    for req, res in zip(requests, results):
-        assert res is not None
-        if not res.ok:
-            outcome.rejects.append(
-                reject_row(req.key, req.record, "backend", res.error or "error", retryable=res.retryable)
+        retry = []
+        for (ri, qi), res in zip(pending, results):
+            req = requests[ri]
+            tries[ri] += 1
+            if not res.ok:  # backend errors were retried already; transient ones come back next run
+                failed[ri, qi] = reject_row(
+                    req.key, req.record, "backend", res.error or "error", retryable=res.retryable
+                )
+                continue
+            text, why = screen_response(
+                res.text, res.finish_reason, config.filters, record=req.record, requires=questions[ri][qi][1]
             )
+            if why is None:
+                kept[ri, qi] = text
+                if res.finish_reason == "length":
+                    truncated.add(ri)
+                failed.pop((ri, qi), None)
+            else:
+                failed[ri, qi] = reject_row(req.key, req.record, "filter", f"filter:{why}", response=res.text)
+                retry.append((ri, qi))
+        pending = retry
+    for ri, req in enumerate(requests):
+        miss = [qi for qi in range(len(questions[ri])) if (ri, qi) not in kept]
+        if miss:
+            outcome.rejects.append(failed[ri, miss[0]])
             continue
-        why = check_response(res.text, res.finish_reason, config.filters)
-        if why is not None:
-            outcome.rejects.append(
-                reject_row(req.key, req.record, "filter", f"filter:{why}", response=res.text)
-            )
-            continue
+        text = " ".join(kept[ri, qi].strip() for qi in range(len(questions[ri])))
+        finish = "length" if ri in truncated else "stop"
         outcome.rows.append(
-            to_sample(req, res.text, model=backend.model_id, finish_reason=res.finish_reason).to_dict()
+            to_sample(req, text, model=backend.model_id, finish_reason=finish, attempts=tries[ri]).to_dict()
         )
     return outcome
 
@@ -327,11 +385,15 @@ def run_generation(
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
+    pool = pool if pool is not None else default_pool()
+    if config.category_weights:
+        if not hasattr(pool, "weighted"):
+            raise DeSTAError(f"category_weights need an InstructionPool, got {type(pool).__name__}")
+        pool = pool.weighted(dict(config.category_weights))
     out = Path(out_dir)
     writer = ShardWriter(out, config.shard_size)
     done = finished_keys(out)
     write_run_info(out, backend, config)
-    pool = pool if pool is not None else default_pool()
     describe = describe if describe is not None else default_describe()
     cache = ResponseCache(out / CACHE) if config.use_cache else None
     summary = RunSummary()

@@ -64,6 +64,8 @@ class GenerateActor:
         self.config = config
         self.cache = ResponseCache(Path(out_dir) / CACHE) if config.use_cache else None
         self.pool = pool_factory() if pool_factory is not None else default_pool()
+        if config.category_weights:
+            self.pool = self.pool.weighted(dict(config.category_weights))
         self.describe = describe if describe is not None else default_describe()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:

@@ -58,7 +58,9 @@ class RunConfig:
     out_dir: str = "runs/desta"
     seed: int = 42
     device: str = "auto"  # auto: cuda if available, else cpu
-    precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU; or "fp32" / "bf16"
+    precision: str = (
+        "auto"  # auto: bf16 on GPU, fp32 on CPU; fast: bf16 also on CPUs that compute it natively; fp32; bf16
+    )
     distributed: str = "auto"  # auto: DDP under torchrun; "fsdp" shards the LLM; "none"
     log_every: int = 10
     save_every: int = 1000  # steps; a checkpoint is also written at the end
@@ -69,6 +71,12 @@ class RunConfig:
     wandb_project: str = "desta"
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        from desta.model.precision import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"run.precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 @dataclass(frozen=True)
@@ -191,7 +199,9 @@ def load_config(recipe: str | Path | None = None, overrides: list[str] | dict | 
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: invalid YAML ({err})") from None
         if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a recipe must be a mapping of sections (model, data, optim, run, ...)")
+            raise ConfigError(
+                f"{path}: a recipe must be a mapping of sections (model, data, optim, run, ...)"
+            )
         cfg = _merge(cfg, data)
     if overrides:
         cfg = _merge(cfg, parse_overrides(overrides) if isinstance(overrides, list) else overrides)

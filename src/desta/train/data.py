@@ -67,7 +67,9 @@ class Skipped:
 
 
 class TrainDataset(torch.utils.data.Dataset):
-    def __init__(self, rows: list[dict[str, Any]], processor: DeSTAProcessor, data_root: str, max_seq_length: int) -> None:
+    def __init__(
+        self, rows: list[dict[str, Any]], processor: DeSTAProcessor, data_root: str, max_seq_length: int
+    ) -> None:
         self.rows, self.processor = rows, processor
         self.data_root, self.max_seq_length = data_root, max_seq_length
 
@@ -105,7 +107,9 @@ class TrainDataset(torch.utils.data.Dataset):
         return Item(i, enc, windows, keys, row)
 
 
-def batch_order(dataset: TrainDataset, batch_size: int, seed: int, epoch: int, bucketing: bool) -> list[list[int]]:
+def batch_order(
+    dataset: TrainDataset, batch_size: int, seed: int, epoch: int, bucketing: bool
+) -> list[list[int]]:
     """Deterministic batches for one epoch (drop_last, as officially).
 
     With bucketing, rows are shuffled, grouped in pools of 50 batches, sorted by length inside a pool,

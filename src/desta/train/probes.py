@@ -28,10 +28,23 @@ def mentions(text: str, *words: str) -> bool:
     return any(w in ws for w in words)
 
 
-GENDER_WORDS = {"female": ("female", "woman", "women", "girl", "lady", "she", "her"), "male": ("male", "man", "men", "boy", "guy", "he", "his")}
+GENDER_WORDS = {
+    "female": ("female", "woman", "women", "girl", "lady", "she", "her"),
+    "male": ("male", "man", "men", "boy", "guy", "he", "his"),
+}
 LANGUAGE_NAMES = {
-    "en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "pt": "portuguese",
-    "nl": "dutch", "zh": "chinese", "ja": "japanese", "ru": "russian", "pl": "polish", "hi": "hindi",
+    "en": "english",
+    "de": "german",
+    "fr": "french",
+    "es": "spanish",
+    "it": "italian",
+    "pt": "portuguese",
+    "nl": "dutch",
+    "zh": "chinese",
+    "ja": "japanese",
+    "ru": "russian",
+    "pl": "polish",
+    "hi": "hindi",
 }
 
 
@@ -67,16 +80,24 @@ def score_speed(answer: str, gold: str) -> bool:
     if "slow" in gold:
         return mentions(answer, "slow", "slowly") and not mentions(answer, "fast", "quickly", "quick")
     if "fast" in gold:
-        return mentions(answer, "fast", "quickly", "quick", "rapid", "rapidly") and not mentions(answer, "slow", "slowly")
+        return mentions(answer, "fast", "quickly", "quick", "rapid", "rapidly") and not mentions(
+            answer, "slow", "slowly"
+        )
     return mentions(answer, "normal", "moderate", "average", "natural", "steady")
+
+
+def score_content_and_gender(answer: str, gold: tuple[str, str]) -> bool:
+    """Both parts of "What is said, and is the speaker a man or a woman?" right (README's question)."""
+    transcript, gender = gold
+    return score_content(answer, transcript) and score_gender(answer, gender)
 
 
 @dataclass(frozen=True)
 class Probe:
     name: str
     question: str
-    applies: Callable[[AudioRecord], str | None]  # gold label, or None when the probe does not apply
-    score: Callable[[str, str], bool]
+    applies: Callable[[AudioRecord], Any]  # gold label, or None when the probe does not apply
+    score: Callable[[str, Any], bool]
 
 
 def _attr(name: str) -> Callable[[AudioRecord], str | None]:
@@ -90,11 +111,46 @@ def _attr(name: str) -> Callable[[AudioRecord], str | None]:
 
 
 PERCEPTION_PROBES: tuple[Probe, ...] = (
-    Probe("gender", "Is the speaker a man or a woman?", lambda r: _attr("gender")(r) if r.kind == "speech" else None, score_gender),
-    Probe("language", "What language is the speaker using?", lambda r: r.language if r.kind == "speech" and r.language else None, score_language),
-    Probe("content", "What exactly does the speaker say?", lambda r: r.transcript if r.kind == "speech" and r.transcript else None, score_content),
-    Probe("sound", "What sound can you hear in this clip?", lambda r: (r.caption or _attr("sound")(r) or _attr("label")(r)) if r.kind != "speech" else None, score_keyword),
-    Probe("speed", "Is the person speaking slowly, at a normal pace, or fast?", lambda r: _attr("speaking speed")(r) if r.kind == "speech" else None, score_speed),
+    Probe(
+        "gender",
+        "Is the speaker a man or a woman?",
+        lambda r: _attr("gender")(r) if r.kind == "speech" else None,
+        score_gender,
+    ),
+    Probe(
+        "language",
+        "What language is the speaker using?",
+        lambda r: r.language if r.kind == "speech" and r.language else None,
+        score_language,
+    ),
+    Probe(
+        "content",
+        "What exactly does the speaker say?",
+        lambda r: r.transcript if r.kind == "speech" and r.transcript else None,
+        score_content,
+    ),
+    Probe(
+        "content+gender",
+        "What is said, and is the speaker a man or a woman?",
+        lambda r: (
+            (r.transcript, _attr("gender")(r))
+            if r.kind == "speech" and r.transcript and _attr("gender")(r)
+            else None
+        ),
+        score_content_and_gender,
+    ),  # fmt: skip
+    Probe(
+        "sound",
+        "What sound can you hear in this clip?",
+        lambda r: (r.caption or _attr("sound")(r) or _attr("label")(r)) if r.kind != "speech" else None,
+        score_keyword,
+    ),
+    Probe(
+        "speed",
+        "Is the person speaking slowly, at a normal pace, or fast?",
+        lambda r: _attr("speaking speed")(r) if r.kind == "speech" else None,
+        score_speed,
+    ),
 )
 
 
@@ -110,13 +166,24 @@ def _bullets(n: int) -> Callable[[str], bool]:
 
 
 FORMAT_CHECKS: tuple[FormatCheck, ...] = (
-    FormatCheck("Answer in all lowercase letters, with no capital letters at all.", lambda t: t.strip() != "" and t == t.lower()),
+    FormatCheck(
+        "Answer in all lowercase letters, with no capital letters at all.",
+        lambda t: t.strip() != "" and t == t.lower(),
+    ),
     FormatCheck("Answer in all capital letters.", lambda t: any(c.isalpha() for c in t) and t == t.upper()),
     FormatCheck("Answer in fewer than 15 words.", lambda t: 0 < len(t.split()) < 15),
     FormatCheck("Give exactly 3 bullet points using '- ' at the start of each line.", _bullets(3)),
-    FormatCheck("Start your answer with the word 'Yes' or 'No'.", lambda t: bool(re.match(r"^\W*(yes|no)\b", t.strip(), re.I))),
-    FormatCheck("Wrap your entire answer in double quotation marks.", lambda t: len(t.strip()) > 2 and t.strip()[0] == '"' and t.strip()[-1] == '"'),
-    FormatCheck("End your answer with the exact phrase 'That is all.'", lambda t: t.strip().endswith("That is all.")),
+    FormatCheck(
+        "Start your answer with the word 'Yes' or 'No'.",
+        lambda t: bool(re.match(r"^\W*(yes|no)\b", t.strip(), re.I)),
+    ),
+    FormatCheck(
+        "Wrap your entire answer in double quotation marks.",
+        lambda t: len(t.strip()) > 2 and t.strip()[0] == '"' and t.strip()[-1] == '"',
+    ),
+    FormatCheck(
+        "End your answer with the exact phrase 'That is all.'", lambda t: t.strip().endswith("That is all.")
+    ),
     FormatCheck("Do not use any commas in your answer.", lambda t: t.strip() != "" and "," not in t),
 )
 
@@ -147,11 +214,19 @@ def if_items(records: list[AudioRecord], limit: int = 48) -> list[dict[str, Any]
 
 def audio_conversation(record: AudioRecord, question: str, system: str | None = None) -> list[dict[str, Any]]:
     msgs = [{"role": "system", "content": system}] if system else []
-    msgs.append({"role": "user", "content": f"<|AUDIO|>\n{question}", "audios": [{"audio": record.audio, "text": None}]})
+    msgs.append(
+        {
+            "role": "user",
+            "content": f"<|AUDIO|>\n{question}",
+            "audios": [{"audio": record.audio, "text": None}],
+        }
+    )
     return msgs
 
 
-def text_conversation(record: AudioRecord, question: str, transcript: str, system: str | None = None) -> list[dict[str, Any]]:
+def text_conversation(
+    record: AudioRecord, question: str, transcript: str, system: str | None = None
+) -> list[dict[str, Any]]:
     msgs = [{"role": "system", "content": system}] if system else []
     msgs.append({"role": "user", "content": f"<start_audio>{transcript}<end_audio>\n{question}"})
     return msgs

@@ -3,7 +3,10 @@
 1. ``desta data synth``: a labelled corpus (TTS voices in several languages, real recordings, sound
    effects, noisy mixtures) with a held-out split of other sentences and other voices.
 2. Self-generation: SmolLM2-135M-Instruct (the backbone itself) answers sampled instructions about each
-   training clip from its seed description.
+   training clip from its seed description. Compound questions ("What is said, and is the speaker a
+   man or a woman?") are answered one part at a time, and answers that miss or contradict the facts an
+   instruction asks for are resampled (``desta.data.grounding``): a 135M model answers one question
+   well and drops half of two.
 3. Training: the desta-tiny recipe on frozen Whisper base + SmolLM2, once on the self-generated
    targets and once on task-style targets (the raw label as the answer to a fixed task question) with
    the same clips, steps and settings: the DeSTA2.5 paper's central comparison at small scale.
@@ -24,18 +27,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from desta.data.records import AudioRecord, read_jsonl, read_records, write_jsonl
 
 BREVITY = " Answer in one or two short sentences."
+README_QUESTION = "What is said, and is the speaker a man or a woman?"
 
 TASK_QUESTIONS = {
     "content": ("Transcribe the speech.", lambda r: r.transcript),
     "gender": ("What is the gender of the speaker?", lambda r: r.attributes.get("Gender", "") + "."),
     "language": ("What language is spoken?", lambda r: r.attributes.get("Language", "") + "."),
     "speed": ("What is the speaking speed?", lambda r: r.attributes.get("Speaking speed", "") + "."),
-    "sound": ("What sound is this?", lambda r: (r.caption or r.attributes.get("Sound", "")).capitalize() + "."),
+    "sound": (
+        "What sound is this?",
+        lambda r: (r.caption or r.attributes.get("Sound", "")).capitalize() + ".",
+    ),
 }
 
 
@@ -46,16 +51,21 @@ class TinyOptions:
     num_clips: int = 900
     seed: int = 7
     per_record: int = 1
-    max_records: int = 480  # training clips sent to self-generation (CPU time is the limit)
+    max_records: int = 720  # training clips sent to self-generation (CPU time is the limit)
     max_new_tokens: int = 64
     gen_batch_size: int = 16
     temperature: float = 0.2
+    resample: int = 3  # extra tries for answers the filters or grounding checks reject
+    resample_temperature: float = 0.7
+    # the task mix: compound and content questions carry the README's question; categories not named weigh 1
+    category_weights: tuple[tuple[str, float], ...] = (("compound", 3.0), ("content", 1.5), ("speaker", 1.5))
     variants: tuple[str, ...] = ("self", "task")
     eval_clips: int = 100
     eval_if_items: int = 32
     eval_max_new_tokens: int = 40
     ship: bool = False  # copy the self-generated model into src/desta/assets/desta-tiny
     threads: int = 2
+    precision: str = "fast"  # bf16 where the CPU computes it natively (generation and training)
 
 
 def log(msg: str) -> None:
@@ -68,7 +78,9 @@ def build_corpus_stage(opts: TinyOptions) -> Path:
     corpus = Path(opts.out_dir) / "corpus"
     if not (corpus / "train.jsonl").exists():
         log("synthesising the labelled corpus")
-        build_corpus(corpus, SynthConfig(num_clips=opts.num_clips, seed=opts.seed, test_fraction=0.2, progress=False))
+        build_corpus(
+            corpus, SynthConfig(num_clips=opts.num_clips, seed=opts.seed, test_fraction=0.2, progress=False)
+        )
     return corpus
 
 
@@ -89,53 +101,31 @@ def generate_stage(opts: TinyOptions, corpus: Path) -> Path:
     random.Random(opts.seed).shuffle(records)
     records = records[: opts.max_records]
     log(f"self-generating targets for {len(records)} clips x {opts.per_record} with SmolLM2-135M-Instruct")
-    backend = TransformersBackend("offline:smollm2-135m-instruct")
+    backend = TransformersBackend("offline:smollm2-135m-instruct", precision=opts.precision)
     cfg = GenerateConfig(
         num_per_record=opts.per_record,
         seed=opts.seed,
         batch_size=opts.gen_batch_size,
         sampling=SamplingParams(max_new_tokens=opts.max_new_tokens, temperature=opts.temperature, top_p=0.9),
         progress=True,
-        # truncated answers are kept here and cut at their last full sentence below
-        filters=FilterConfig(drop_truncated=False),
-        # a 135M model rambles: ask for short answers at generation and training time alike
-        prompt=PromptFormat(training_system=TRAINING_SYSTEM_PROMPT + BREVITY, generation_system=GENERATION_SYSTEM_PROMPT + BREVITY),
+        # a 135M model rambles past a short budget: keep its answers up to their last full sentence
+        filters=FilterConfig(drop_truncated=False, trim_truncated=True),
+        resample=opts.resample,
+        resample_temperature=opts.resample_temperature,
+        category_weights=opts.category_weights,
+        # and ask for short answers at generation and training time alike
+        prompt=PromptFormat(
+            training_system=TRAINING_SYSTEM_PROMPT + BREVITY,
+            generation_system=GENERATION_SYSTEM_PROMPT + BREVITY,
+        ),
     )
     summary = run_generation(records, out, backend, cfg, total_records=len(records))
     log(f"generation: {summary.to_dict()}")
-    rows, dropped = [], 0
-    for shard in shard_paths(out):
-        for row in read_jsonl(shard):
-            if row.get("meta", {}).get("finish_reason") == "length":
-                trimmed = trim_truncated(row["response"])
-                if trimmed is None:
-                    dropped += 1
-                    continue
-                row["response"] = trimmed
-            rows.append(row)
-    log(f"{len(rows)} training rows ({dropped} truncated answers without a full sentence or with loops dropped)")
+    rows = [row for shard in shard_paths(out) for row in read_jsonl(shard)]
+    log(f"{len(rows)} training rows")
     path = Path(opts.out_dir) / "self" / "train.jsonl"
     write_jsonl(path, rows)
     return path
-
-
-def trim_truncated(text: str, min_chars: int = 12) -> str | None:
-    """Cut an answer that hit max_new_tokens at its last full sentence; None if none or if it loops.
-
-    A 135M model often rambles past a short token budget; its first sentences are still its own
-    answer. Answers that repeat a 4-word phrase three times or more are degenerate and dropped.
-    """
-    import re
-
-    words = text.lower().split()
-    grams = [" ".join(words[i : i + 4]) for i in range(max(0, len(words) - 3))]
-    if grams and max(grams.count(g) for g in set(grams)) >= 3:
-        return None
-    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)]
-    if not ends:
-        return None
-    cut = text[: ends[-1]].strip()
-    return cut if len(cut) >= min_chars else None
 
 
 def task_targets_stage(opts: TinyOptions, corpus: Path, self_path: Path) -> Path:
@@ -148,7 +138,13 @@ def task_targets_stage(opts: TinyOptions, corpus: Path, self_path: Path) -> Path
         rec = records.get(rid)
         if rec is None:
             continue
-        tasks = ["sound"] if rec.kind != "speech" else [t for t in ("content", "gender", "language", "speed") if TASK_QUESTIONS[t][1](rec).strip(". ")]
+        tasks = (
+            ["sound"]
+            if rec.kind != "speech"
+            else [
+                t for t in ("content", "gender", "language", "speed") if TASK_QUESTIONS[t][1](rec).strip(". ")
+            ]
+        )
         task = rng.choice(tasks)
         question, answer = TASK_QUESTIONS[task]
         msgs = json.loads(json.dumps(row["messages"]))
@@ -171,8 +167,9 @@ def train_stage(opts: TinyOptions, variant: str, train_path: Path, corpus: Path)
     log(f"training the adapter on {variant} targets")
     cfg = load_config(
         opts.recipe,
-        {"data": {"train": str(train_path), "validation": "", "data_root": str(corpus)}, "run": {"out_dir": str(out), "threads": opts.threads}},
-    )
+        {"data": {"train": str(train_path), "validation": "", "data_root": str(corpus)},
+         "run": {"out_dir": str(out), "threads": opts.threads, "precision": opts.precision}},
+    )  # fmt: skip
     summary = train(cfg)
     log(f"trained {summary['steps']} steps, last losses {[round(x, 3) for x in summary['losses'][-5:]]}")
     return out / "model"
@@ -203,18 +200,38 @@ def evaluate_model(model, corpus: Path, opts: TinyOptions) -> dict[str, Any]:
             probe = next(p for p in PERCEPTION_PROBES if p.name == it["probe"])
             ok = probe.score(ans.text, it["gold"])
             per_probe.setdefault(it["probe"], []).append(ok)
-            if len(examples) < 12:
-                examples.append({"probe": it["probe"], "question": it["question"], "gold": it["gold"], "answer": ans.text, "correct": ok})
+            if sum(ex["probe"] == it["probe"] for ex in examples) < 2:
+                examples.append(
+                    {
+                        "probe": it["probe"],
+                        "question": it["question"],
+                        "gold": it["gold"],
+                        "answer": ans.text,
+                        "correct": ok,
+                    }
+                )
     ifs = if_items(test, opts.eval_if_items)
     if_ok = []
     for chunk in _batched(ifs, 8):
-        answers = model.generate([audio_conversation(it["record"], it["question"]) for it in chunk], max_new_tokens=64)
+        answers = model.generate(
+            [audio_conversation(it["record"], it["question"]) for it in chunk], max_new_tokens=64
+        )
         if_ok += [it["check"].check(a.text) for it, a in zip(chunk, answers)]
     return {
         "perception": {k: {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in per_probe.items()},
         "instruction_following": {"rate": sum(if_ok) / max(1, len(if_ok)), "n": len(if_ok)},
         "examples": examples,
     }
+
+
+def example_answer(model) -> dict[str, Any]:
+    """The README's first command on the bundled clip, as the card reports it (greedy decoding)."""
+    from desta.model.load import example_clip
+    from desta.train.probes import audio_conversation
+
+    clip = AudioRecord("example", example_clip(), "bundled")
+    result = model.generate([audio_conversation(clip, README_QUESTION)], max_new_tokens=64)[0]
+    return {"question": README_QUESTION, "answer": result.text.strip(), "transcripts": list(result.transcripts)}
 
 
 def evaluate_text_backbone(corpus: Path, opts: TinyOptions) -> dict[str, Any]:
@@ -232,7 +249,10 @@ def evaluate_text_backbone(corpus: Path, opts: TinyOptions) -> dict[str, Any]:
     ok = []
     for chunk in _batched(ifs, 8):
         # the same system prompt the audio models get by default (their training rows' prompt)
-        convs = [text_conversation(it["record"], it["question"], it["record"].transcript, TINY_SYSTEM_PROMPT) for it in chunk]
+        convs = [
+            text_conversation(it["record"], it["question"], it["record"].transcript, TINY_SYSTEM_PROMPT)
+            for it in chunk
+        ]
         res = backend.generate(convs, SamplingParams(max_new_tokens=64, temperature=0.0))
         ok += [it["check"].check(r.text) for it, r in zip(chunk, res)]
     return {"instruction_following": {"rate": sum(ok) / max(1, len(ok)), "n": len(ok)}}
@@ -250,10 +270,17 @@ def plot_results(results: dict[str, Any], path: Path) -> None:
     width = 0.8 / max(1, len(variants))
     labels = probes + ["instruction following"]
     for i, v in enumerate(variants):
-        vals = [results[v]["perception"].get(p, {}).get("accuracy", 0) for p in probes] + [results[v]["instruction_following"]["rate"]]
+        vals = [results[v]["perception"].get(p, {}).get("accuracy", 0) for p in probes] + [
+            results[v]["instruction_following"]["rate"]
+        ]
         ax.bar([x + i * width for x in range(len(labels))], vals, width, label=f"adapter on {v} targets")
     if "text_backbone" in results:
-        ax.axhline(results["text_backbone"]["instruction_following"]["rate"], color="gray", ls="--", label="SmolLM2 + transcript text (IF)")
+        ax.axhline(
+            results["text_backbone"]["instruction_following"]["rate"],
+            color="gray",
+            ls="--",
+            label="SmolLM2 + transcript text (IF)",
+        )
     ax.set_xticks([x + width * (len(variants) - 1) / 2 for x in range(len(labels))], labels, rotation=15)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy / rate")
@@ -266,6 +293,44 @@ def plot_results(results: dict[str, Any], path: Path) -> None:
 
 def _count_rows(path: Path) -> int:
     return sum(1 for _ in read_jsonl(path)) if path.exists() else 0
+
+
+def targets_lines(opts: dict[str, Any], out: Path) -> list[str]:
+    """The model card's account of the self-generated targets, from the run's own files."""
+    rows = list(read_jsonl(out / "self" / "train.jsonl")) if (out / "self" / "train.jsonl").exists() else []
+    rejects = out / "generated" / "rejects.jsonl"
+    n_rejected = _count_rows(rejects)
+    compound = sum(1 for r in rows if r.get("meta", {}).get("category") == "compound")
+    lines = [
+        f"- Targets: SmolLM2-135M-Instruct answered a sampled instruction about {opts['max_records']} training clips from",
+        f"  their seed descriptions (temperature {opts['temperature']}, {opts['max_new_tokens']} new tokens).",
+    ]
+    if opts.get("resample"):
+        weights = ", ".join(f"{c} x{w:g}" for c, w in opts.get("category_weights", ()))
+        lines += [
+            f"  Task mix: categories sampled equally except {weights}. Compound questions (\"What is said, and is",
+            "  the speaker a man or a woman?\") were answered one part at a time and the answers joined; an",
+            "  answer that missed or contradicted a fact its question asks for (transcript, gender, language),",
+            f"  leaked the description or had no full sentence was sampled again up to {opts['resample']} times",
+            f"  (temperature {opts.get('resample_temperature')}). {len(rows)} training rows remain ({compound} compound);",
+            f"  {n_rejected} requests were rejected after every try.",
+        ]
+    else:
+        lines.append(f"  After the leak filter and trimming, {len(rows)} training rows remain.")
+    return lines
+
+
+def _examples(examples: list[dict[str, Any]], n: int = 6) -> list[dict[str, Any]]:
+    """Up to ``n`` examples, one probe after another, so the card shows every ability."""
+    by_probe: dict[str, list[dict[str, Any]]] = {}
+    for ex in examples:
+        by_probe.setdefault(ex["probe"], []).append(ex)
+    out: list[dict[str, Any]] = []
+    while len(out) < n and any(by_probe.values()):
+        for probe in list(by_probe):
+            if by_probe[probe] and len(out) < n:
+                out.append(by_probe[probe].pop(0))
+    return out
 
 
 def model_card(report: dict[str, Any], out: Path) -> str:
@@ -288,14 +353,15 @@ def model_card(report: dict[str, Any], out: Path) -> str:
         f"- Corpus: `desta data synth`, {_count_rows(out / 'corpus' / 'train.jsonl')} training and "
         f"{_count_rows(out / 'corpus' / 'test.jsonl')} held-out clips (TTS voices in several languages,",
         "  real recordings, sound effects, noisy mixtures); the held-out split has other sentences and other voices.",
-        f"- Targets: SmolLM2-135M-Instruct answered a sampled instruction about {opts['max_records']} training clips from",
-        f"  their seed descriptions (temperature {opts['temperature']}, {opts['max_new_tokens']} new tokens); after the",
-        f"  leak filter and trimming, {_count_rows(out / 'self' / 'train.jsonl')} training rows remain.",
+        *targets_lines(opts, out),
         "- Training: `recipes/desta-tiny.yaml` (AdamW (0.9, 0.98), wd 0.01, lr 1e-3, warmup then cosine, batch 8,",
-        "  3 epochs, loss on the response and its end-of-turn token only).",
+        f"  3 epochs, loss on the response and its end-of-turn token only; backbones in {opts.get('precision', 'fp32')} precision:",
+        "  `fast` is bfloat16 on CPUs that compute it natively).",
         f"- Time on this machine (2 CPU cores): data {tim.get('data', 0) / 60:.0f} min, "
         + ", ".join(f"training on {v} targets {tim.get(f'train_{v}', 0) / 60:.0f} min" for v in variants)
-        + ".",
+        + ", evaluation "
+        + " + ".join(f"{tim.get(f'eval_{v}', 0) / 60:.0f}" for v in variants)
+        + f" min; the whole recipe {tim.get('total', 0) / 60:.0f} min.",
         "",
         "## Held-out results",
         "",
@@ -312,7 +378,9 @@ def model_card(report: dict[str, Any], out: Path) -> str:
             cells.append(f"{r['accuracy']:.0%} (n={r['n']})" if r else "-")
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     lines.append(
-        "| instruction following | " + " | ".join(f"{res[v]['instruction_following']['rate']:.0%}" for v in variants) + " |"
+        "| instruction following | "
+        + " | ".join(f"{res[v]['instruction_following']['rate']:.0%}" for v in variants)
+        + " |"
     )
     if "text_backbone" in res:
         ref = res["text_backbone"]["instruction_following"]["rate"]
@@ -320,10 +388,15 @@ def model_card(report: dict[str, Any], out: Path) -> str:
             "",
             f"SmolLM2-135M-Instruct given the transcript as text follows {ref:.0%} of the same instructions; the",
             "DeSTA paper's forgetting measure, (IF_audio - IF_text) / IF_text, is "
-            + ", ".join(f"{(res[v]['instruction_following']['rate'] - ref) / ref:+.0%} for {v} targets" for v in variants if ref)
+            + ", ".join(
+                f"{(res[v]['instruction_following']['rate'] - ref) / ref:+.0%} for {v} targets"
+                for v in variants
+                if ref
+            )
             + ".",
         ]
     if {"self", "task"} <= set(variants):
+
         def mean_acc(v: str) -> float:
             accs = [r["accuracy"] for r in res[v]["perception"].values()]
             return sum(accs) / max(1, len(accs))
@@ -341,10 +414,21 @@ def model_card(report: dict[str, Any], out: Path) -> str:
             + f" at this scale ({_count_rows(out / 'self' / 'train.jsonl')} training rows, a 135M backbone whose own",
             "answers are weak targets).",
         ]
+    example = res[variants[0]].get("example")
+    if example:
+        lines += [
+            "",
+            "## The bundled example",
+            "",
+            f"`desta ask --show-transcript \"$(python3 -c 'from desta.model.load import example_clip; print(example_clip())')\" \"{example['question']}\"`",
+            f"(a LibriVox recording of a man reading; Whisper base hears \"{' '.join(example['transcripts']).strip()}\"):",
+            "",
+            f"> {example['answer']}",
+        ]
     lines += ["", "![held-out results](results.png)", "", "## Example answers (held-out clips)", ""]
-    for ex in res[variants[0]].get("examples", [])[:6]:
+    for ex in _examples(res[variants[0]].get("examples", [])):
         mark = "correct" if ex["correct"] else "wrong"
-        lines.append(f"- *{ex['question']}* (gold: {ex['gold']}) -> \"{ex['answer'].strip()[:160]}\" ({mark})")
+        lines.append(f'- *{ex["question"]}* (gold: {ex["gold"]}) -> "{ex["answer"].strip()[:160]}" ({mark})')
     lines += [
         "",
         "## Limitations",
@@ -364,11 +448,17 @@ def ship(model_dir: Path, dest: Path) -> None:
 
     dest.mkdir(parents=True, exist_ok=True)
     state = load_file(str(model_dir / "model.safetensors"))
-    save_file({k: v.half() for k, v in state.items()}, str(dest / "model.safetensors"), metadata={"format": "pt", "desta": "adapter"})
+    save_file(
+        {k: v.half() for k, v in state.items()},
+        str(dest / "model.safetensors"),
+        metadata={"format": "pt", "desta": "adapter"},
+    )
     shutil.copy(model_dir / "config.json", dest / "config.json")
 
 
 def run_tiny(opts: TinyOptions) -> dict[str, Any]:
+    import torch
+
     import desta
 
     torch.set_num_threads(opts.threads)
@@ -384,13 +474,18 @@ def run_tiny(opts: TinyOptions) -> dict[str, Any]:
     if "task" in opts.variants:
         paths["task"] = task_targets_stage(opts, corpus, self_path)
     results: dict[str, Any] = {}
-    timings: dict[str, float] = json.loads(data_timing.read_text()) if data_timing.exists() else {"data": time.time() - t0}
+    timings: dict[str, float] = (
+        json.loads(data_timing.read_text()) if data_timing.exists() else {"data": time.time() - t0}
+    )
     for v in opts.variants:
         cached = out / f"eval-{v}.json"
         if cached.exists():  # a rerun (e.g. adding a variant) keeps finished stages
             saved = json.loads(cached.read_text())
             results[v] = saved["results"]
             timings.update(saved["timings_s"])
+            if "example" not in results[v]:  # a run from before the card showed the bundled example
+                results[v]["example"] = example_answer(desta.load_model(str(out / f"train-{v}" / "model")))
+                cached.write_text(json.dumps({"results": results[v], "timings_s": saved["timings_s"]}, indent=2))
             continue
         t = time.time()
         model_dir = train_stage(opts, v, paths[v], corpus)
@@ -402,6 +497,7 @@ def run_tiny(opts: TinyOptions) -> dict[str, Any]:
         log(f"evaluating the {v}-target adapter on held-out clips")
         model = desta.load_model(str(model_dir))
         results[v] = evaluate_model(model, corpus, opts)
+        results[v]["example"] = example_answer(model)
         timings[f"eval_{v}"] = time.time() - t
         del model
         own = {k: timings[k] for k in (f"train_{v}", f"eval_{v}")}

@@ -25,6 +25,7 @@ import torch
 from desta.errors import ConfigError, DeSTAError
 from desta.model.desta import DeSTAModel
 from desta.model.load import build_model, save_model
+from desta.model.precision import resolve_dtype
 from desta.train.config import TrainConfig
 from desta.train.data import BatchLoader, TrainDataset, batch_order, read_rows, resolve_audio
 
@@ -98,7 +99,9 @@ def encode_windows(model: DeSTAModel, windows: list[np.ndarray]) -> list[torch.T
     raise ValueError("unpadded windows of different lengths cannot share a batch; use the per-window path")
 
 
-def audio_features(model: DeSTAModel, batch: dict[str, Any], cache: EncoderCache | None) -> torch.Tensor | None:
+def audio_features(
+    model: DeSTAModel, batch: dict[str, Any], cache: EncoderCache | None
+) -> torch.Tensor | None:
     """Connector output (W, Q, H) for all windows of the batch, in slot order."""
     windows = [w for it in batch["items"] for w in it.windows]
     keys = [k for it in batch["items"] for k in it.keys]
@@ -115,7 +118,9 @@ def audio_features(model: DeSTAModel, batch: dict[str, Any], cache: EncoderCache
     return torch.cat(feats)
 
 
-def distill_loss(model: DeSTAModel, batch: dict[str, Any], hidden: torch.Tensor, temperature: float) -> torch.Tensor:
+def distill_loss(
+    model: DeSTAModel, batch: dict[str, Any], hidden: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """KL(frozen LLM on the text prompt || model on the audio prompt) over response tokens.
 
     The text prompt puts each row's ``seed_description`` in place of its audio, which is what the
@@ -130,7 +135,9 @@ def distill_loss(model: DeSTAModel, batch: dict[str, Any], hidden: torch.Tensor,
             continue
         msgs = []
         for m in item.row["messages"]:
-            content = proc.normalize([m])[0]["content"].replace(proc.audio_locator, proc.start_audio + seed + proc.end_audio)
+            content = proc.normalize([m])[0]["content"].replace(
+                proc.audio_locator, proc.start_audio + seed + proc.end_audio
+            )
             msgs.append({"role": m["role"], "content": content})
         teacher = proc.encode(msgs, [], item.row["response"], None)
         n_target = sum(1 for x in teacher.labels if x != -100)
@@ -146,7 +153,10 @@ def distill_loss(model: DeSTAModel, batch: dict[str, Any], hidden: torch.Tensor,
         t = temperature
         losses.append(
             torch.nn.functional.kl_div(
-                torch.log_softmax(s_logits.float() / t, -1), torch.log_softmax(t_logits[:n].float() / t, -1), log_target=True, reduction="batchmean"
+                torch.log_softmax(s_logits.float() / t, -1),
+                torch.log_softmax(t_logits[:n].float() / t, -1),
+                log_target=True,
+                reduction="batchmean",
             )
             * t
             * t
@@ -182,7 +192,9 @@ def gather_optimizer(model: DeSTAModel, optimizer, sharded: bool) -> dict[str, A
         return optimizer.state_dict()
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
-    return get_optimizer_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return get_optimizer_state_dict(
+        model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+    )
 
 
 def save_checkpoint(
@@ -209,7 +221,13 @@ def save_checkpoint(
     tmp.mkdir(parents=True, exist_ok=True)
     save_model(model, tmp, state=adapter)
     torch.save(
-        {"optimizer": optim_state, "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": _rng_state()},
+        {
+            "optimizer": optim_state,
+            "step": step,
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
+            "rng": _rng_state(),
+        },
         tmp / "state.pt",
     )
     (tmp / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
@@ -293,14 +311,18 @@ class Logger:
             self.wandb.finish()
 
 
-def validate(model: DeSTAModel, rows: list[dict[str, Any]], data_root: str, max_new_tokens: int = 48) -> list[dict[str, str]]:
+def validate(
+    model: DeSTAModel, rows: list[dict[str, Any]], data_root: str, max_new_tokens: int = 48
+) -> list[dict[str, str]]:
     """Greedy answers for a few fixed validation rows (logged, not scored)."""
     model.eval()
     out = []
     for row in rows:
         msgs = []
         for m in row["messages"]:
-            audios = [{**a, "audio": str(resolve_audio(str(a["audio"]), data_root))} for a in m.get("audios") or []]
+            audios = [
+                {**a, "audio": str(resolve_audio(str(a["audio"]), data_root))} for a in m.get("audios") or []
+            ]
             msgs.append({**m, "audios": audios})
         try:
             text = model.generate([msgs], max_new_tokens=max_new_tokens)[0].text
@@ -325,9 +347,11 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
     random.seed(cfg.run.seed)
     np.random.seed(cfg.run.seed)
 
-    use_bf16 = cfg.run.precision == "bf16" or (cfg.run.precision == "auto" and device.type == "cuda")
+    use_bf16 = resolve_dtype(cfg.run.precision, device) == torch.bfloat16
     model_cfg = cfg.model.replace(max_transcript_tokens=cfg.data.max_transcript_tokens, untrained=True)
-    model = build_model(model_cfg, device=device, llm_dtype=torch.bfloat16 if use_bf16 else torch.float32, seed=cfg.run.seed)
+    model = build_model(
+        model_cfg, device=device, llm_dtype=torch.bfloat16 if use_bf16 else torch.float32, seed=cfg.run.seed
+    )
     del model.perception.whisper.model.decoder  # official: the decoder is not needed in training
     model.perception.whisper.proj_out = None
     model.train()
@@ -349,7 +373,9 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
             trainable = [p for p in model.parameters() if p.requires_grad]
         else:
             wrapped = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False
+                model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=False,
             )
 
     rows = read_rows(cfg.data.train, cfg.data.max_rows)
@@ -360,13 +386,20 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
             print("desta: validation generation is off under FSDP; evaluate the exported model instead")
         val_rows = []
     global_batch = cfg.data.batch_size * dist_info.world
-    steps_per_epoch = len(batch_order(dataset, global_batch, cfg.run.seed, 0, cfg.data.length_bucketing)) // cfg.optim.grad_accum
+    steps_per_epoch = (
+        len(batch_order(dataset, global_batch, cfg.run.seed, 0, cfg.data.length_bucketing))
+        // cfg.optim.grad_accum
+    )
     if steps_per_epoch == 0:
         raise ConfigError(f"{len(rows)} rows are fewer than one global batch of {global_batch}")
     total_steps = cfg.optim.max_steps if cfg.optim.max_steps > 0 else steps_per_epoch * cfg.optim.epochs
 
     optimizer = torch.optim.AdamW(
-        trainable, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay, eps=cfg.optim.eps,
+        trainable,
+        lr=cfg.optim.lr,
+        betas=cfg.optim.betas,
+        weight_decay=cfg.optim.weight_decay,
+        eps=cfg.optim.eps,
         fused=device.type == "cuda",
     )
     step, epoch, batch_in_epoch = 0, 0, 0
@@ -377,11 +410,15 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
     logger = Logger(cfg, out, dist_info.main)
     if dist_info.main:
         (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
-        print(f"desta: {n_trainable / 1e6:.2f}M trainable parameters, {len(rows)} rows, {total_steps} steps on {device}")
+        print(
+            f"desta: {n_trainable / 1e6:.2f}M trainable parameters, {len(rows)} rows, {total_steps} steps on {device}"
+        )
     cache = EncoderCache() if cfg.data.cache_encoder_outputs else None
     skipped: Counter = Counter()
     history: list[float] = []
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 and device.type == "cuda" else nullcontext()
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 and device.type == "cuda" else nullcontext()
+    )
     pbar = None
     if dist_info.main and cfg.run.progress:
         from tqdm import tqdm
@@ -393,7 +430,10 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
     while not done:
         batches = batch_order(dataset, global_batch, cfg.run.seed, epoch, cfg.data.length_bucketing)
         # each rank takes its slice of every global batch
-        local = [b[dist_info.rank * cfg.data.batch_size : (dist_info.rank + 1) * cfg.data.batch_size] for b in batches]
+        local = [
+            b[dist_info.rank * cfg.data.batch_size : (dist_info.rank + 1) * cfg.data.batch_size]
+            for b in batches
+        ]
         loader = BatchLoader(dataset, local, cfg.data.num_workers)
         micro, step_at_epoch_start = 0, step
         for batch in loader.iterate(batch_in_epoch):
@@ -401,13 +441,22 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
             skipped.update(batch["skipped"])
             if not batch["items"]:
                 continue
-            inputs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask", "audio_mask", "labels", "position_ids")}
+            inputs = {
+                k: batch[k].to(device)
+                for k in ("input_ids", "attention_mask", "audio_mask", "labels", "position_ids")
+            }
             with autocast:
                 feats = audio_features(model, batch, cache)
-                res = wrapped(**inputs, audio_features=feats) if wrapped is not model else model(**inputs, audio_features=feats)
+                res = (
+                    wrapped(**inputs, audio_features=feats)
+                    if wrapped is not model
+                    else model(**inputs, audio_features=feats)
+                )
                 loss = res["loss"]
                 if cfg.distill.alpha > 0:
-                    hidden = model(**{k: v for k, v in inputs.items() if k != "labels"}, audio_features=feats)["hidden"]
+                    hidden = model(
+                        **{k: v for k, v in inputs.items() if k != "labels"}, audio_features=feats
+                    )["hidden"]
                     kl = distill_loss(model, {**batch, **inputs}, hidden, cfg.distill.temperature)
                     loss = (1 - cfg.distill.alpha) * loss + cfg.distill.alpha * kl
             (loss / cfg.optim.grad_accum).backward()
@@ -441,9 +490,15 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
                 t_last, tokens_since = now, 0
             if val_rows and cfg.run.validate_every and step % cfg.run.validate_every == 0 and dist_info.main:
                 for j, v in enumerate(validate(model, val_rows, cfg.data.data_root)):
-                    logger.text(step, f"validation/{j}", f"**Q:** {v['prompt']}\n\n**ref:** {v['reference']}\n\n**pred:** {v['prediction']}")
+                    logger.text(
+                        step,
+                        f"validation/{j}",
+                        f"**Q:** {v['prompt']}\n\n**ref:** {v['reference']}\n\n**pred:** {v['prediction']}",
+                    )
             if step % cfg.run.save_every == 0 and (dist_info.main or sharded):
-                save_checkpoint(out, model, optimizer, step, epoch, batch_in_epoch, cfg, sharded, dist_info.main)
+                save_checkpoint(
+                    out, model, optimizer, step, epoch, batch_in_epoch, cfg, sharded, dist_info.main
+                )
             if step >= total_steps:
                 done = True
                 break
@@ -455,20 +510,35 @@ def train(cfg: TrainConfig, resume: bool = True) -> dict[str, Any]:
             batch_in_epoch = 0
     if pbar:
         pbar.close()
-    summary: dict[str, Any] = {"steps": step, "losses": history, "skipped": dict(skipped), "trainable_parameters": n_trainable}
+    summary: dict[str, Any] = {
+        "steps": step,
+        "losses": history,
+        "skipped": dict(skipped),
+        "trainable_parameters": n_trainable,
+    }
     if dist_info.main or sharded:
-        final_adapter = save_checkpoint(out, model, optimizer, step, epoch, batch_in_epoch, cfg, sharded, dist_info.main)
+        final_adapter = save_checkpoint(
+            out, model, optimizer, step, epoch, batch_in_epoch, cfg, sharded, dist_info.main
+        )
     if dist_info.main:
-        model.config = model.config.replace(untrained=False, max_transcript_tokens=None, info={**model.config.info, "trained_steps": step})
+        model.config = model.config.replace(
+            untrained=False, max_transcript_tokens=None, info={**model.config.info, "trained_steps": step}
+        )
         export = save_model(model, out / "model", state=final_adapter)
         summary["export"] = str(export)
         if val_rows:
             samples = validate(model, val_rows, cfg.data.data_root)
             summary["validation"] = samples
             for j, v in enumerate(samples):
-                logger.text(step, f"validation/{j}", f"**Q:** {v['prompt']}\n\n**ref:** {v['reference']}\n\n**pred:** {v['prediction']}")
+                logger.text(
+                    step,
+                    f"validation/{j}",
+                    f"**Q:** {v['prompt']}\n\n**ref:** {v['reference']}\n\n**pred:** {v['prediction']}",
+                )
         if skipped:
             print("desta: skipped rows: " + ", ".join(f"{n} {r}" for r, n in skipped.most_common()))
-        (out / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "losses"}, indent=2))
+        (out / "summary.json").write_text(
+            json.dumps({k: v for k, v in summary.items() if k != "losses"}, indent=2)
+        )
     logger.close()
     return summary
