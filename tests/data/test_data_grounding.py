@@ -17,6 +17,7 @@ from desta.data.grounding import grounding_failure, stated_gender, transcript_re
 from desta.data.instructions import Instruction, InstructionPart, InstructionPool
 from desta.data.pipeline import GenerateConfig, attempt_seed, process_requests, run_generation, shard_paths
 from desta.data.records import AudioRecord, read_jsonl
+from desta.data.report import build_report
 from desta.errors import DeSTAError
 
 MAN = AudioRecord("m1", "a.wav", "Toy", transcript="The dog barked at the mailman.", attributes={"Gender": "Male", "Language": "English"})
@@ -213,6 +214,8 @@ def test_run_generation_with_weights_and_resampling_resumes(tmp_path):
         rec = MAN if row["id"].startswith("m") else WOMAN_ZH
         req = row["meta"].get("parts", [])
         assert grounding_failure(row["response"], rec, ["transcript", "gender"]) is None or not req
+    report = build_report(out, plots=False)
+    assert sum(report["answers_per_row"].values()) == s1.written and "2" in report["answers_per_row"]
     s2 = run_generation(records, out, FakeBackend(reply=reply), cfg, describe=describe)
     assert (s2.skipped, s2.written, s2.backend_calls) == (12, 0, 0)
     with pytest.raises(DeSTAError, match="not in the pool"):

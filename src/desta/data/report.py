@@ -64,6 +64,7 @@ def build_report(out_dir: str | os.PathLike, *, plots: bool = True) -> dict[str,
     kinds: Counter = Counter()
     categories: Counter = Counter()
     finish: Counter = Counter()
+    tries: Counter = Counter()  # backend answers a kept row took (resampling and compound parts)
     attributes: dict[str, Counter] = defaultdict(Counter)
     lengths: list[float] = []
     durations: list[float] = []
@@ -76,6 +77,7 @@ def build_report(out_dir: str | os.PathLike, *, plots: bool = True) -> dict[str,
             kinds[meta.get("kind", "")] += 1
             categories[meta.get("category", "")] += 1
             finish[meta.get("finish_reason", "")] += 1
+            tries[int(meta.get("attempts", 1))] += 1
             for name, value in (meta.get("attributes") or {}).items():
                 attributes[name][str(value)] += 1
             lengths.append(len(str(row.get("response", "")).split()))
@@ -114,6 +116,7 @@ def build_report(out_dir: str | os.PathLike, *, plots: bool = True) -> dict[str,
         "per_kind": dict(kinds.most_common()),
         "per_category": dict(categories.most_common()),
         "finish_reason": dict(finish.most_common()),
+        "answers_per_row": {str(k): tries[k] for k in sorted(tries)},
         "attributes": attr_out,
         "rejects_by_reason": dict(rej_reason.most_common()),
         "rejects_by_stage": dict(rej_stage.most_common()),
@@ -157,6 +160,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _table("Rows per corpus", report["per_corpus"], ("corpus", "rows"))
     lines += _table("Rows per kind", report["per_kind"], ("kind", "rows"))
     lines += _table("Rows per instruction category", report["per_category"], ("category", "rows"))
+    lines += _table("Backend answers per kept row (resampling, compound parts)", report["answers_per_row"], ("answers", "rows"))
     lines += _table("Rejects by reason", report["rejects_by_reason"], ("reason", "requests"))
     lines += _table("Rejects by stage", report["rejects_by_stage"], ("stage", "requests"))
     for name, counts in report["attributes"].items():
