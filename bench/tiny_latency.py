@@ -5,7 +5,7 @@ repeat runs the whole path a user waits for: audio loading, Whisper features, VA
 the real-length encoder pass and connector, the LLM prefill and decoding, streamed through
 ``model.stream``. Goal (issue 7): an answer in under 3 s on one core.
 
-    python bench/tiny_latency.py [--threads 1] [--repeats 5] [--max-new-tokens 48]
+    python bench/tiny_latency.py [--threads 1] [--repeats 5] [--max-new-tokens 64] [--precision fast]
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--model", default=None, help="default: the packaged desta-tiny")
+    ap.add_argument("--precision", default="auto", help="LLM precision (desta.model.precision): auto or fast")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -35,13 +36,13 @@ def main() -> None:
     from desta.model.load import example_clip
 
     t = time.perf_counter()
-    model = desta.load_model(args.model)
+    from desta.model.precision import resolve_dtype
+
+    model = desta.load_model(args.model, llm_dtype=resolve_dtype(args.precision, "cpu"))
     load_s = time.perf_counter() - t
     question = "What is said, and is the speaker a man or a woman?"
-    conv = [
-        {"role": "system", "content": "Focus on the audio clips and instructions."},
-        {"role": "user", "content": f"<|AUDIO|>\n{question}", "audios": [{"audio": example_clip()}]},
-    ]
+    # no system message: the model's default one, as `desta ask` in the README sends
+    conv = [{"role": "user", "content": f"<|AUDIO|>\n{question}", "audios": [{"audio": example_clip()}]}]
     tok = model.tokenizer
     runs, follow_ups = [], []
     answer = ""
@@ -84,6 +85,8 @@ def main() -> None:
         "clip": "bundled example.wav, 5.3 s read speech",
         "question": question,
         "threads": args.threads,
+        "llm_precision": args.precision,
+        "llm_dtype": str(model.llm_model.dtype),
         "max_new_tokens": args.max_new_tokens,
         "load_s": round(load_s, 2),
         "ttft_s_median": round(statistics.median(r["ttft_s"] for r in runs), 3),
@@ -97,7 +100,7 @@ def main() -> None:
         "answer": answer,
         "runs": runs,
     }
-    path = write_result("tiny_latency", figures)
+    path = write_result("tiny_latency" if args.precision == "auto" else f"tiny_latency_{args.precision}", figures)
     print(
         f"desta-tiny, {args.threads} thread(s): first token {figures['ttft_s_median']} s, whole answer "
         f"{figures['answer_s_median']} s ({figures['tokens']} tokens, {figures['decode_tokens_per_s_median']} tok/s) -> {path}"

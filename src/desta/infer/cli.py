@@ -18,6 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--precision", default="auto", choices=["auto", "fast", "fp32", "bf16"],
+        help="LLM precision: auto = bf16 on GPU, fp32 on CPU; fast = bf16 also on CPUs that compute it natively",
+    )  # fmt: skip
     p.add_argument("--no-stream", action="store_true", help="print the answer at the end instead of streaming it")
     p.add_argument("--show-transcript", action="store_true", help="also print the Whisper transcript(s)")
     p.set_defaults(func=run_ask)
@@ -45,7 +49,9 @@ def run_ask(args: argparse.Namespace) -> int:
     for a in audios:  # fail on a bad file before spending time loading the model
         load_audio(a)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    model = desta.load_model(args.model, device=args.device)
+    from desta.model.precision import resolve_dtype
+
+    model = desta.load_model(args.model, device=args.device, llm_dtype=resolve_dtype(args.precision, args.device))
     if model.config.untrained:
         print("[untrained adapter: answers come from random connector weights]", file=sys.stderr)
     conv = build_conversation(audios, question, args.system, args.transcript)
