@@ -40,15 +40,16 @@ def test_build_conversation():
 
 @pytest.mark.slow
 def test_shipped_model_answers_the_readme_question(capsys):
-    """desta-tiny on the bundled LibriVox clip: the transcript has the words, the answer the speaker's sex."""
+    """desta-tiny on the bundled LibriVox clip answers both parts: what is said and the speaker's sex."""
+    from desta.train.probes import score_content, score_gender
+
     question = "What is said, and is the speaker a man or a woman?"
-    assert main(["ask", "--show-transcript", "--max-new-tokens", "32", example_clip(), question]) == 0
+    assert main(["ask", "--show-transcript", "--max-new-tokens", "64", example_clip(), question]) == 0
     out = capsys.readouterr()
     assert "selfish" in out.err.lower() and "disposed" in out.err.lower()  # [transcript] line
-    import re
-
-    words = set(re.findall(r"[a-z]+", out.out.lower()))
-    assert words & {"man", "male"} and not words & {"woman", "female"}
+    spoken = "unless to be rather cold hearted and rather selfish is to be ill disposed"
+    assert score_content(out.out, spoken), out.out  # the answer itself carries the words
+    assert score_gender(out.out, "Male"), out.out
     assert "untrained" not in out.err
 
 

@@ -87,3 +87,24 @@ def test_model_card_reports_every_variant_and_the_text_baseline(tmp_path):
     assert "| instruction following | 50% | 25% |" in card
     assert "+0% for self targets" in card and "-50% for task targets" in card
     assert '"A woman."' in card and "results.png" in card
+
+
+def test_shipped_adapter_is_small_and_matches_its_config():
+    """The packaged desta-tiny: fp16 weights under 20 MB, LoRA tensors exactly when its config says so,
+    and a model card with the held-out table and the self-versus-task comparison."""
+    import json
+
+    from safetensors import safe_open
+
+    from desta.model.load import packaged_model_dir
+
+    d = packaged_model_dir()
+    weights = d / "model.safetensors"
+    assert weights.stat().st_size < 20 * 1024 * 1024
+    config = json.loads((d / "config.json").read_text())
+    with safe_open(str(weights), "pt") as f:
+        keys = list(f.keys())
+        assert {str(f.get_slice(k).get_dtype()) for k in keys} == {"F16"}
+    assert any("lora" in k for k in keys) == bool(config.get("use_lora"))
+    card = (d / "README.md").read_text()
+    assert "| instruction following |" in card and "The paper's comparison at this scale" in card

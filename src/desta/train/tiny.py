@@ -339,12 +339,22 @@ def model_card(report: dict[str, Any], out: Path) -> str:
     variants = [v for v in res if v != "text_backbone"]
     probes = sorted({p for v in variants for p in res[v]["perception"]})
     names = {"self": "self-generated targets (DeSTA)", "task": "task-style targets (raw labels)"}
+    from desta.train.config import load_config
+
+    model_cfg = load_config(opts.get("recipe", "recipes/desta-tiny.yaml")).model
+    trained = "a 2-layer Q-Former connector with 64 queries"
+    if model_cfg.use_lora:
+        trained += (
+            f", plus LoRA (r={model_cfg.lora_r}) on SmolLM2's {'/'.join(m.split('_')[0] for m in model_cfg.lora_target_modules)}"
+            " projections (the official code's option, off in the 8B release)"
+        )
     lines = [
         "# desta-tiny",
         "",
         "A small DeSTA2.5-style audio LLM trained by `desta`'s own pipeline on a CPU: frozen Whisper base",
-        "(encoder taps + ASR) and frozen SmolLM2-135M-Instruct, joined by a 2-layer Q-Former connector with",
-        "64 queries (the only trained weights, shipped in fp16). It is the embedded default of",
+        "(encoder taps + ASR) and frozen SmolLM2-135M-Instruct, joined by",
+        f"{trained}.",
+        "These are the only trained weights, shipped in fp16. It is the embedded default of",
         "`desta.load_model()`, `desta ask` and `desta serve`; it is a demonstration model, far below",
         "DeSTA2.5-Audio (Llama-3.1-8B) in every ability.",
         "",
@@ -403,16 +413,21 @@ def model_card(report: dict[str, Any], out: Path) -> str:
 
         ps, pt = mean_acc("self"), mean_acc("task")
         fs, ft = res["self"]["instruction_following"]["rate"], res["task"]["instruction_following"]["rate"]
-        holds = fs > ft and ps >= pt - 0.05
+        perception_holds, if_holds = ps >= pt - 0.02, fs >= ft - 0.02
+        verdict = {
+            (True, True): "holds on both counts",
+            (True, False): "holds for perception but **not** for instruction following",
+            (False, True): "holds for instruction following but **not** for perception",
+            (False, False): "does **not** hold on either count",
+        }[perception_holds, if_holds]
         lines += [
             "",
             "**The paper's comparison at this scale.** DeSTA2.5 claims that targets written by the backbone",
             "itself teach perception while keeping the LLM's instruction following, where task-style targets",
             f"make it forget. Here the self-generated model reaches a mean perception accuracy of {ps:.0%} against",
-            f"{pt:.0%} and follows {fs:.0%} of the instructions against {ft:.0%}: the claim "
-            + ("holds" if holds else "does **not** hold")
-            + f" at this scale ({_count_rows(out / 'self' / 'train.jsonl')} training rows, a 135M backbone whose own",
-            "answers are weak targets).",
+            f"{pt:.0%} and follows {fs:.0%} of the instructions against {ft:.0%}: the claim {verdict}",
+            f"at this scale ({_count_rows(out / 'self' / 'train.jsonl')} training rows, a 135M backbone whose own",
+            "answers are weak targets; 32 instruction items, so one item is 3 points).",
         ]
     example = res[variants[0]].get("example")
     if example:

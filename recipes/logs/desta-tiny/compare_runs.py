@@ -1,0 +1,46 @@
+"""Compare two `desta recipe tiny` runs: the data they generated and the held-out results per variant.
+
+    python recipes/logs/desta-tiny/compare_runs.py runs/tiny3 runs/tiny3-repro
+"""
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+
+def rows_digest(run: Path) -> tuple[int, str]:
+    path = run / "self" / "train.jsonl"
+    text = path.read_bytes() if path.exists() else b""
+    return text.count(b"\n"), hashlib.sha256(text).hexdigest()[:12]
+
+
+def results(run: Path) -> dict:
+    out = {}
+    for f in sorted(run.glob("eval-*.json")):
+        v = f.stem[len("eval-"):]
+        r = json.loads(f.read_text())
+        out[v] = r.get("results", r)
+    return out
+
+
+def main(a: str, b: str) -> None:
+    ra, rb = Path(a), Path(b)
+    (na, da), (nb, db) = rows_digest(ra), rows_digest(rb)
+    print(f"self-generated rows: {na} ({da}) vs {nb} ({db}): {'identical' if da == db else 'different'}\n")
+    res_a, res_b = results(ra), results(rb)
+    for v in sorted(set(res_a) & set(res_b)):
+        if "perception" not in res_a[v]:
+            continue
+        print(f"### {v} targets\n\n| probe | {ra.name} | {rb.name} | difference (points) |\n|---|---|---|---|")
+        for p in sorted(res_a[v]["perception"]):
+            x = res_a[v]["perception"][p]["accuracy"]
+            y = res_b[v]["perception"].get(p, {}).get("accuracy")
+            n = res_a[v]["perception"][p]["n"]
+            print(f"| {p} (n={n}) | {x:.0%} | {y:.0%} | {100 * (y - x):+.0f} |" if y is not None else f"| {p} | {x:.0%} | - | - |")
+        x, y = res_a[v]["instruction_following"]["rate"], res_b[v]["instruction_following"]["rate"]
+        print(f"| instruction following (n={res_a[v]['instruction_following']['n']}) | {x:.0%} | {y:.0%} | {100 * (y - x):+.0f} |\n")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
