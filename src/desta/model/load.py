@@ -98,11 +98,14 @@ def load_model(
     name: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     llm_dtype: torch.dtype | None = None,
+    merge_lora: bool = True,
     **config_overrides,
 ) -> DeSTAModel:
     """Load a DeSTA model by name, folder or hub id (``None``: the embedded desta-tiny).
 
     ``config_overrides`` replace config fields before building (e.g. ``pad_audio_to_30s=False``).
+    A LoRA adapter is merged into the LLM weights for inference unless ``merge_lora=False`` (to train
+    it further; ``desta.model.lora.unmerge_lora`` also undoes it).
     """
     name = DEFAULT_MODEL if name is None else name
     if str(name) == "untrained":  # desta-tiny's architecture with a random adapter (for trying things out)
@@ -116,6 +119,10 @@ def load_model(
         config = config.replace(**config_overrides)
     model = build_model(config, device=device, llm_dtype=llm_dtype, seed=None)
     load_adapter_strict(model, state)
+    if config.use_lora and merge_lora:
+        from desta.model.lora import merge_lora as merge
+
+        merge(model)
     return model.eval()
 
 
