@@ -210,6 +210,7 @@ def test_run_generation_with_weights_and_resampling_resumes(tmp_path):
     s1 = run_generation(records, out, FakeBackend(reply=reply), cfg, describe=describe)
     rows = [r for p in shard_paths(out) for r in read_jsonl(p)]
     assert s1.written == len(rows) > 6
+    assert sum(bool(r["meta"].get("parts")) for r in rows) >= 6  # the weight made compound questions common
     for row in rows:
         rec = MAN if row["id"].startswith("m") else WOMAN_ZH
         req = row["meta"].get("parts", [])

@@ -43,9 +43,8 @@ class FilterConfig:
     min_chars: int = 1  # shorter (after stripping) is "empty"
     max_chars: int | None = None  # longer is "too_long" (None: no limit)
     drop_truncated: bool = True  # finish_reason == "length"
-    trim_truncated: bool = (
-        False  # instead cut a truncated answer at its last full sentence (see trim_truncated)
-    )
+    # instead of dropping a truncated answer, cut it at its last full sentence (trim_truncated below)
+    trim_truncated: bool = False
     min_transcript_recall: float = 0.8  # for instructions that require the transcript (desta.data.grounding)
     refusal_patterns: tuple[str, ...] = REFUSAL_PATTERNS
     leak_patterns: tuple[str, ...] = LEAK_PATTERNS

@@ -13,9 +13,11 @@ Two optional fields make self-generation verifiable (``desta.data.grounding``):
   ``["transcript"]`` for "Write down exactly what is said.";
 * ``parts``: for a compound question, its single questions, each ``{"text", "requires"}``. The
   backbone answers each part on its own and the target is its answers joined in order; a small LLM
-  answers one question well where it drops half of two. The files are the source of truth: edit them directly; the pool
-merges rows that repeat another after normalisation (lower case, punctuation and spaces removed):
-the first text and category are kept and the kinds are united.
+  answers one question well where it drops half of two.
+
+The files are the source of truth: edit them directly; the pool merges rows that repeat another
+after normalisation (lower case, punctuation and spaces removed): the first row is kept and the kinds
+are united.
 
 Sampling is deterministic for a given seed and pool::
 

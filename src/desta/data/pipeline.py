@@ -363,6 +363,15 @@ def _batched(it: Iterator[Request], n: int) -> Iterator[list[Request]]:
         yield batch
 
 
+def task_mix(pool: InstructionSampler, config: GenerateConfig) -> InstructionSampler:
+    """``pool`` with ``config.category_weights`` applied (unchanged without weights)."""
+    if not config.category_weights:
+        return pool
+    if not hasattr(pool, "weighted"):
+        raise DeSTAError(f"category_weights need an InstructionPool, got {type(pool).__name__}")
+    return pool.weighted(dict(config.category_weights))
+
+
 def write_run_info(out: Path, backend: TextBackend, config: GenerateConfig) -> None:
     info = {"backend": backend.name, "model": backend.model_id, "config": asdict(config)}
     tmp = out / "run.json.tmp"
@@ -385,11 +394,7 @@ def run_generation(
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    pool = pool if pool is not None else default_pool()
-    if config.category_weights:
-        if not hasattr(pool, "weighted"):
-            raise DeSTAError(f"category_weights need an InstructionPool, got {type(pool).__name__}")
-        pool = pool.weighted(dict(config.category_weights))
+    pool = task_mix(pool if pool is not None else default_pool(), config)
     out = Path(out_dir)
     writer = ShardWriter(out, config.shard_size)
     done = finished_keys(out)

@@ -32,6 +32,7 @@ from desta.data.pipeline import (
     process_requests,
     reason_class,
     reject_row,
+    task_mix,
     write_run_info,
 )
 from desta.data.records import AudioRecord
@@ -63,9 +64,7 @@ class GenerateActor:
         self.backend = spec.build()
         self.config = config
         self.cache = ResponseCache(Path(out_dir) / CACHE) if config.use_cache else None
-        self.pool = pool_factory() if pool_factory is not None else default_pool()
-        if config.category_weights:
-            self.pool = self.pool.weighted(dict(config.category_weights))
+        self.pool = task_mix(pool_factory() if pool_factory is not None else default_pool(), config)
         self.describe = describe if describe is not None else default_describe()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from desta.model.precision import PRECISIONS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ask", help="ask a question about one or more audio files")
@@ -19,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument(
-        "--precision", default="auto", choices=["auto", "fast", "fp32", "bf16"],
+        "--precision", default="auto", choices=PRECISIONS,
         help="LLM precision: auto = bf16 on GPU, fp32 on CPU; fast = bf16 also on CPUs that compute it natively",
     )  # fmt: skip
     p.add_argument("--no-stream", action="store_true", help="print the answer at the end instead of streaming it")

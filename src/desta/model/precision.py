@@ -9,15 +9,20 @@ without it, bfloat16 is emulated and slower.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from desta.errors import DeSTAError
+
+if TYPE_CHECKING:
+    import torch
 
 PRECISIONS = ("auto", "fast", "fp32", "bf16")
 
 
 def cpu_has_native_bf16() -> bool:
     """True when oneDNN reports bfloat16 support on this CPU (AVX512-BF16 or AMX)."""
+    import torch
+
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -26,6 +31,8 @@ def cpu_has_native_bf16() -> bool:
 
 def resolve_dtype(precision: str, device: torch.device | str) -> torch.dtype:
     """``auto``: bf16 on CUDA, fp32 on CPU; ``fast``: bf16 wherever it is native; ``fp32``; ``bf16``."""
+    import torch
+
     if precision not in PRECISIONS:
         raise DeSTAError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     kind = torch.device(device).type

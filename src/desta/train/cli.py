@@ -39,6 +39,7 @@ def register_recipe(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", default="runs/tiny", help="working folder (stages already done there are skipped)"
     )
+    from desta.model.precision import PRECISIONS
     from desta.train.tiny import TinyOptions
 
     d = TinyOptions()
@@ -47,7 +48,7 @@ def register_recipe(sub: argparse._SubParsersAction) -> None:
         "--max-records", type=int, default=d.max_records, help="training clips sent to self-generation"
     )
     p.add_argument(
-        "--variants", default="self,task", help="self (self-generated targets) and/or task (raw labels)"
+        "--variants", default=",".join(d.variants), help="self (self-generated targets) and/or task (raw labels)"
     )
     p.add_argument(
         "--ship", action="store_true", help="install the trained adapter as the packaged desta-tiny"
@@ -56,7 +57,7 @@ def register_recipe(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--precision",
         default=d.precision,
-        choices=["fast", "fp32", "bf16"],
+        choices=PRECISIONS,
         help="fast: bf16 where the CPU computes it natively",
     )
     p.set_defaults(func=run_recipe)

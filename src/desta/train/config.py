@@ -58,9 +58,8 @@ class RunConfig:
     out_dir: str = "runs/desta"
     seed: int = 42
     device: str = "auto"  # auto: cuda if available, else cpu
-    precision: str = (
-        "auto"  # auto: bf16 on GPU, fp32 on CPU; fast: bf16 also on CPUs that compute it natively; fp32; bf16
-    )
+    # auto: bf16 on GPU, fp32 on CPU; fast: bf16 also on CPUs that compute it natively; fp32; bf16
+    precision: str = "auto"
     distributed: str = "auto"  # auto: DDP under torchrun; "fsdp" shards the LLM; "none"
     log_every: int = 10
     save_every: int = 1000  # steps; a checkpoint is also written at the end

@@ -138,7 +138,7 @@ PERCEPTION_PROBES: tuple[Probe, ...] = (
             else None
         ),
         score_content_and_gender,
-    ),  # fmt: skip
+    ),
     Probe(
         "sound",
         "What sound can you hear in this clip?",

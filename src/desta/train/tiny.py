@@ -339,9 +339,10 @@ def model_card(report: dict[str, Any], out: Path) -> str:
     variants = [v for v in res if v != "text_backbone"]
     probes = sorted({p for v in variants for p in res[v]["perception"]})
     names = {"self": "self-generated targets (DeSTA)", "task": "task-style targets (raw labels)"}
-    from desta.train.config import load_config
+    from desta.model.config import DeSTAConfig
 
-    model_cfg = load_config(opts.get("recipe", "recipes/desta-tiny.yaml")).model
+    trained_cfg = out / f"train-{variants[0]}" / "model" / "config.json"  # what the run trained
+    model_cfg = DeSTAConfig.from_dict(json.loads(trained_cfg.read_text())) if trained_cfg.exists() else DeSTAConfig()
     trained = "a 2-layer Q-Former connector with 64 queries"
     if model_cfg.use_lora:
         trained += (
@@ -427,7 +428,8 @@ def model_card(report: dict[str, Any], out: Path) -> str:
             f"make it forget. Here the self-generated model reaches a mean perception accuracy of {ps:.0%} against",
             f"{pt:.0%} and follows {fs:.0%} of the instructions against {ft:.0%}: the claim {verdict}",
             f"at this scale ({_count_rows(out / 'self' / 'train.jsonl')} training rows, a 135M backbone whose own",
-            "answers are weak targets; 32 instruction items, so one item is 3 points).",
+            f"answers are weak targets; {opts['eval_if_items']} instruction items, so one item is"
+            f" {100 / opts['eval_if_items']:.0f} points).",
         ]
     example = res[variants[0]].get("example")
     if example:
