@@ -108,3 +108,51 @@ def test_shipped_adapter_is_small_and_matches_its_config():
     assert any("lora" in k for k in keys) == bool(config.get("use_lora"))
     card = (d / "README.md").read_text()
     assert "| instruction following |" in card and "The paper's comparison at this scale" in card
+
+
+class _ScriptedModel:
+    """Answers each question from a table (question prefix -> answer), recording what it was asked."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table, self.asked = table, []
+
+    def generate(self, convs, max_new_tokens=64):
+        from types import SimpleNamespace
+
+        out = []
+        for conv in convs:
+            q = conv[-1]["content"].split("\n", 1)[1]
+            self.asked.append(q)
+            out.append(SimpleNamespace(text=next((a for k, a in self.table.items() if q.startswith(k)), "")))
+        return out
+
+
+def test_evaluation_keeps_every_answer_and_scores_each_format_check(tmp_path):
+    from desta.train.probes import FORMAT_CHECKS
+    from desta.train.tiny import evaluate_model, if_check_lines
+
+    corpus = tmp_path / "corpus"
+    recs = [
+        AudioRecord(f"s{i}", f"audio/s{i}.wav", "synth", transcript=f"Sentence number {i} is here.",
+                    attributes={"Gender": "Female" if i % 2 else "Male", "Language": "English"}, kind="speech")
+        for i in range(10)
+    ]  # fmt: skip
+    write_jsonl(corpus / "test.jsonl", [r.to_dict() for r in recs])
+    model = _ScriptedModel({"Is the speaker": "The speaker is a woman.", "Describe": "a person reads a sentence"})
+    res = evaluate_model(model, corpus, TinyOptions(eval_clips=10, eval_if_items=10))
+    samples = res["samples"]
+    assert len(samples) == len(model.asked)  # one record per question asked, none lost
+    gender = [s for s in samples if s["probe"] == "gender"]
+    assert len(gender) == 10 and sum(s["correct"] for s in gender) == 5
+    assert res["perception"]["gender"] == {"accuracy": 0.5, "n": 10}
+    if_samples = [s for s in samples if s["probe"] == "instruction_following"]
+    assert len(if_samples) == 10 and {s["check"] for s in if_samples} <= {c.name for c in FORMAT_CHECKS}
+    summary = res["instruction_following"]
+    assert summary["n"] == 10 and sum(c["n"] for c in summary["per_check"].values()) == 10
+    # "a person reads a sentence" is lowercase, short and has no commas; "What is ..." questions get ""
+    assert summary["per_check"]["lowercase"]["rate"] in (0.0, 1.0)
+    assert summary["rate"] == sum(s["correct"] for s in if_samples) / 10
+    assert abs(summary["mean_words"] - sum(len(s["answer"].split()) for s in if_samples) / 10) < 1e-9
+    card = "\n".join(if_check_lines({"self": res}))
+    assert "| lowercase |" in card and "mean answer length" in card
+    assert if_check_lines({"self": {"instruction_following": {"rate": 0.5, "n": 2}}}) == []  # older runs

@@ -38,8 +38,13 @@ def main(a: str, b: str) -> None:
             y = res_b[v]["perception"].get(p, {}).get("accuracy")
             n = res_a[v]["perception"][p]["n"]
             print(f"| {p} (n={n}) | {x:.0%} | {y:.0%} | {100 * (y - x):+.0f} |" if y is not None else f"| {p} | {x:.0%} | - | - |")
-        x, y = res_a[v]["instruction_following"]["rate"], res_b[v]["instruction_following"]["rate"]
-        print(f"| instruction following (n={res_a[v]['instruction_following']['n']}) | {x:.0%} | {y:.0%} | {100 * (y - x):+.0f} |\n")
+        ia, ib = res_a[v]["instruction_following"], res_b[v]["instruction_following"]
+        x, y = ia["rate"], ib["rate"]
+        print(f"| instruction following (n={ia['n']}) | {x:.0%} | {y:.0%} | {100 * (y - x):+.0f} |")
+        for c in sorted(set(ia.get("per_check", {})) & set(ib.get("per_check", {}))):  # runs that recorded them
+            x, y = ia["per_check"][c]["rate"], ib["per_check"][c]["rate"]
+            print(f"| - {c} (n={ia['per_check'][c]['n']}) | {x:.0%} | {y:.0%} | {100 * (y - x):+.0f} |")
+        print()
 
 
 if __name__ == "__main__":

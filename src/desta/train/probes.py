@@ -157,6 +157,7 @@ PERCEPTION_PROBES: tuple[Probe, ...] = (
 # ------------------------------------------------------------------ instruction following
 @dataclass(frozen=True)
 class FormatCheck:
+    name: str
     instruction: str
     check: Callable[[str], bool]
 
@@ -167,25 +168,51 @@ def _bullets(n: int) -> Callable[[str], bool]:
 
 FORMAT_CHECKS: tuple[FormatCheck, ...] = (
     FormatCheck(
+        "lowercase",
         "Answer in all lowercase letters, with no capital letters at all.",
         lambda t: t.strip() != "" and t == t.lower(),
     ),
-    FormatCheck("Answer in all capital letters.", lambda t: any(c.isalpha() for c in t) and t == t.upper()),
-    FormatCheck("Answer in fewer than 15 words.", lambda t: 0 < len(t.split()) < 15),
-    FormatCheck("Give exactly 3 bullet points using '- ' at the start of each line.", _bullets(3)),
     FormatCheck(
+        "uppercase", "Answer in all capital letters.", lambda t: any(c.isalpha() for c in t) and t == t.upper()
+    ),
+    FormatCheck("under_15_words", "Answer in fewer than 15 words.", lambda t: 0 < len(t.split()) < 15),
+    FormatCheck("three_bullets", "Give exactly 3 bullet points using '- ' at the start of each line.", _bullets(3)),
+    FormatCheck(
+        "starts_yes_no",
         "Start your answer with the word 'Yes' or 'No'.",
         lambda t: bool(re.match(r"^\W*(yes|no)\b", t.strip(), re.I)),
     ),
     FormatCheck(
+        "quoted",
         "Wrap your entire answer in double quotation marks.",
         lambda t: len(t.strip()) > 2 and t.strip()[0] == '"' and t.strip()[-1] == '"',
     ),
     FormatCheck(
-        "End your answer with the exact phrase 'That is all.'", lambda t: t.strip().endswith("That is all.")
+        "ends_with_phrase",
+        "End your answer with the exact phrase 'That is all.'",
+        lambda t: t.strip().endswith("That is all."),
     ),
-    FormatCheck("Do not use any commas in your answer.", lambda t: t.strip() != "" and "," not in t),
+    FormatCheck("no_commas", "Do not use any commas in your answer.", lambda t: t.strip() != "" and "," not in t),
 )
+
+
+def if_summary(checks: list[FormatCheck], answers: list[str]) -> dict[str, Any]:
+    """Instruction-following rate overall and per format check, and the answers' mean length in words.
+
+    Short answers pass some checks by themselves ("fewer than 15 words", "no commas"), so the rate is
+    read next to ``per_check`` and ``mean_words``.
+    """
+    ok = [c.check(a) for c, a in zip(checks, answers, strict=True)]
+    per_check: dict[str, list[bool]] = {}
+    for c, passed in zip(checks, ok):
+        per_check.setdefault(c.name, []).append(passed)
+    return {
+        "rate": sum(ok) / max(1, len(ok)),
+        "n": len(ok),
+        "per_check": {k: {"rate": sum(v) / len(v), "n": len(v)} for k, v in per_check.items()},
+        "mean_words": sum(len(a.split()) for a in answers) / max(1, len(answers)),
+    }
+
 
 IF_QUESTIONS = ("Describe what you hear.", "What is the speaker talking about?")
 

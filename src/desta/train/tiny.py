@@ -181,47 +181,65 @@ def _batched(items: list, n: int):
 
 
 def evaluate_model(model, corpus: Path, opts: TinyOptions) -> dict[str, Any]:
-    """Perception accuracy per probe and instruction-following rate on held-out clips."""
-    from desta.train.probes import audio_conversation, if_items, perception_items
+    """Perception accuracy per probe and instruction-following rate on held-out clips.
 
+    Every answer is kept under ``"samples"`` (one dict per question, with its gold label or format
+    check and whether it was scored correct); ``run_tiny`` writes them to ``samples-<variant>.jsonl``.
+    """
+    from desta.train.probes import (
+        PERCEPTION_PROBES,
+        audio_conversation,
+        if_items,
+        if_summary,
+        perception_items,
+    )
+
+    probes = {p.name: p for p in PERCEPTION_PROBES}
     test = [r.with_(audio=str(corpus / r.audio)) for r in read_records(corpus / "test.jsonl")]
     rng = random.Random(opts.seed)
     rng.shuffle(test)
     test = test[: opts.eval_clips]
     items = perception_items(test)
     per_probe: dict[str, list[bool]] = {}
-    examples = []
+    examples, samples = [], []
     for chunk in _batched(items, 8):
         convs = [audio_conversation(it["record"], it["question"]) for it in chunk]
         answers = model.generate(convs, max_new_tokens=opts.eval_max_new_tokens)
-        for it, ans in zip(chunk, answers):
-            from desta.train.probes import PERCEPTION_PROBES
-
-            probe = next(p for p in PERCEPTION_PROBES if p.name == it["probe"])
-            ok = probe.score(ans.text, it["gold"])
+        for it, ans in zip(chunk, answers, strict=True):
+            ok = probes[it["probe"]].score(ans.text, it["gold"])
             per_probe.setdefault(it["probe"], []).append(ok)
+            sample = {"probe": it["probe"], "question": it["question"], "gold": it["gold"], "answer": ans.text, "correct": ok}
+            samples.append({"id": it["record"].id, **sample})
             if sum(ex["probe"] == it["probe"] for ex in examples) < 2:
-                examples.append(
-                    {
-                        "probe": it["probe"],
-                        "question": it["question"],
-                        "gold": it["gold"],
-                        "answer": ans.text,
-                        "correct": ok,
-                    }
-                )
+                examples.append(sample)
     ifs = if_items(test, opts.eval_if_items)
-    if_ok = []
+    if_answers: list[str] = []
     for chunk in _batched(ifs, 8):
         answers = model.generate(
             [audio_conversation(it["record"], it["question"]) for it in chunk], max_new_tokens=64
         )
-        if_ok += [it["check"].check(a.text) for it, a in zip(chunk, answers)]
+        if_answers += [a.text for a in answers]
+    samples += _if_samples(ifs, if_answers)
     return {
         "perception": {k: {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in per_probe.items()},
-        "instruction_following": {"rate": sum(if_ok) / max(1, len(if_ok)), "n": len(if_ok)},
+        "instruction_following": if_summary([it["check"] for it in ifs], if_answers),
         "examples": examples,
+        "samples": samples,
     }
+
+
+def _if_samples(items: list[dict[str, Any]], answers: list[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": it["record"].id,
+            "probe": "instruction_following",
+            "check": it["check"].name,
+            "question": it["question"],
+            "answer": a,
+            "correct": it["check"].check(a),
+        }
+        for it, a in zip(items, answers, strict=True)
+    ]
 
 
 def example_answer(model) -> dict[str, Any]:
@@ -239,23 +257,25 @@ def evaluate_text_backbone(corpus: Path, opts: TinyOptions) -> dict[str, Any]:
     from desta.data.backends import TransformersBackend
     from desta.data.generate import SamplingParams
     from desta.model.load import TINY_SYSTEM_PROMPT
-    from desta.train.probes import if_items, text_conversation
+    from desta.train.probes import if_items, if_summary, text_conversation
 
     test = list(read_records(corpus / "test.jsonl"))
     rng = random.Random(opts.seed)
     rng.shuffle(test)
     ifs = if_items(test[: opts.eval_clips], opts.eval_if_items)
     backend = TransformersBackend("offline:smollm2-135m-instruct")
-    ok = []
+    texts: list[str] = []
     for chunk in _batched(ifs, 8):
         # the same system prompt the audio models get by default (their training rows' prompt)
         convs = [
             text_conversation(it["record"], it["question"], it["record"].transcript, TINY_SYSTEM_PROMPT)
             for it in chunk
         ]
-        res = backend.generate(convs, SamplingParams(max_new_tokens=64, temperature=0.0))
-        ok += [it["check"].check(r.text) for it, r in zip(chunk, res)]
-    return {"instruction_following": {"rate": sum(ok) / max(1, len(ok)), "n": len(ok)}}
+        texts += [r.text for r in backend.generate(convs, SamplingParams(max_new_tokens=64, temperature=0.0))]
+    return {
+        "instruction_following": if_summary([it["check"] for it in ifs], texts),
+        "samples": _if_samples(ifs, texts),
+    }
 
 
 def plot_results(results: dict[str, Any], path: Path) -> None:
@@ -333,6 +353,34 @@ def _examples(examples: list[dict[str, Any]], n: int = 6) -> list[dict[str, Any]
     return out
 
 
+def if_check_lines(res: dict[str, Any]) -> list[str]:
+    """Instruction following per format check (and answer length), for runs that recorded it."""
+    cols = [k for k in res if "per_check" in res[k].get("instruction_following", {})]
+    if not cols:
+        return []
+    checks = sorted({c for k in cols for c in res[k]["instruction_following"]["per_check"]})
+    lines = [
+        "",
+        "Instruction following per format check (short answers pass `under_15_words` and `no_commas` by",
+        "themselves, so read the rate next to the answers' mean length):",
+        "",
+        "| check | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for c in checks:
+        cells = []
+        for k in cols:
+            r = res[k]["instruction_following"]["per_check"].get(c)
+            cells.append(f"{r['rate']:.0%} (n={r['n']})" if r else "-")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| mean answer length (words) | "
+        + " | ".join(f"{res[k]['instruction_following']['mean_words']:.1f}" for k in cols)
+        + " |"
+    )
+    return lines
+
+
 def model_card(report: dict[str, Any], out: Path) -> str:
     """The Markdown model card, written from ``results.json`` (nothing typed in by hand)."""
     res, tim, opts = report["results"], report["timings_s"], report["options"]
@@ -406,6 +454,7 @@ def model_card(report: dict[str, Any], out: Path) -> str:
             )
             + ".",
         ]
+    lines += if_check_lines(res)
     if {"self", "task"} <= set(variants):
 
         def mean_acc(v: str) -> float:
@@ -514,6 +563,7 @@ def run_tiny(opts: TinyOptions) -> dict[str, Any]:
         log(f"evaluating the {v}-target adapter on held-out clips")
         model = desta.load_model(str(model_dir))
         results[v] = evaluate_model(model, corpus, opts)
+        write_jsonl(out / f"samples-{v}.jsonl", results[v].pop("samples"))
         results[v]["example"] = example_answer(model)
         timings[f"eval_{v}"] = time.time() - t
         del model
@@ -524,6 +574,7 @@ def run_tiny(opts: TinyOptions) -> dict[str, Any]:
         results["text_backbone"] = json.loads(cached.read_text())
     else:
         results["text_backbone"] = evaluate_text_backbone(corpus, opts)
+        write_jsonl(out / "samples-text_backbone.jsonl", results["text_backbone"].pop("samples"))
         cached.write_text(json.dumps(results["text_backbone"], indent=2))
     # the sum of the stages (a rerun that skips finished stages would otherwise report seconds)
     timings["total"] = sum(v for k, v in timings.items() if k != "total")
