@@ -156,3 +156,28 @@ def test_evaluation_keeps_every_answer_and_scores_each_format_check(tmp_path):
     card = "\n".join(if_check_lines({"self": res}))
     assert "| lowercase |" in card and "mean answer length" in card
     assert if_check_lines({"self": {"instruction_following": {"rate": 0.5, "n": 2}}}) == []  # older runs
+
+
+def test_card_reads_instruction_following_with_answer_length_and_rescoring_must_agree(tmp_path):
+    import pytest
+
+    from desta.train.tiny import _check_same_rate
+
+    def if_res(rate, words):
+        return {"rate": rate, "n": 8, "mean_words": words,
+                "per_check": {"starts_yes_no": {"rate": rate, "n": 8}}}  # fmt: skip
+
+    report = {
+        "results": {
+            "self": {"perception": {"gender": {"accuracy": 0.5, "n": 10}}, "instruction_following": if_res(0.25, 15.7)},
+            "task": {"perception": {"gender": {"accuracy": 0.4, "n": 10}}, "instruction_following": if_res(0.5, 5.2)},
+        },
+        "timings_s": {},
+        "options": TinyOptions().__dict__,
+    }  # fmt: skip
+    card = model_card(report, tmp_path)
+    assert "| starts_yes_no | 25% (n=8) | 50% (n=8) |" in card
+    assert "average 15.7 words (self) and 5.2 words (task)" in card
+    _check_same_rate({"rate": 0.25, "n": 8}, {"rate": 0.25, "n": 8}, "self")
+    with pytest.raises(RuntimeError, match="rerun the evaluation"):
+        _check_same_rate({"rate": 0.25, "n": 8}, {"rate": 0.5, "n": 8}, "self")

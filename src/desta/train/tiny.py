@@ -180,29 +180,26 @@ def _batched(items: list, n: int):
         yield items[i : i + n]
 
 
+def held_out_clips(corpus: Path, opts: TinyOptions) -> list[AudioRecord]:
+    """The evaluation's held-out clips: ``test.jsonl`` shuffled with the recipe seed, first ``eval_clips``."""
+    test = [r.with_(audio=str(corpus / r.audio)) for r in read_records(corpus / "test.jsonl")]
+    random.Random(opts.seed).shuffle(test)
+    return test[: opts.eval_clips]
+
+
 def evaluate_model(model, corpus: Path, opts: TinyOptions) -> dict[str, Any]:
     """Perception accuracy per probe and instruction-following rate on held-out clips.
 
     Every answer is kept under ``"samples"`` (one dict per question, with its gold label or format
     check and whether it was scored correct); ``run_tiny`` writes them to ``samples-<variant>.jsonl``.
     """
-    from desta.train.probes import (
-        PERCEPTION_PROBES,
-        audio_conversation,
-        if_items,
-        if_summary,
-        perception_items,
-    )
+    from desta.train.probes import PERCEPTION_PROBES, audio_conversation, perception_items
 
     probes = {p.name: p for p in PERCEPTION_PROBES}
-    test = [r.with_(audio=str(corpus / r.audio)) for r in read_records(corpus / "test.jsonl")]
-    rng = random.Random(opts.seed)
-    rng.shuffle(test)
-    test = test[: opts.eval_clips]
-    items = perception_items(test)
+    test = held_out_clips(corpus, opts)
     per_probe: dict[str, list[bool]] = {}
     examples, samples = [], []
-    for chunk in _batched(items, 8):
+    for chunk in _batched(perception_items(test), 8):
         convs = [audio_conversation(it["record"], it["question"]) for it in chunk]
         answers = model.generate(convs, max_new_tokens=opts.eval_max_new_tokens)
         for it, ans in zip(chunk, answers, strict=True):
@@ -212,20 +209,36 @@ def evaluate_model(model, corpus: Path, opts: TinyOptions) -> dict[str, Any]:
             samples.append({"id": it["record"].id, **sample})
             if sum(ex["probe"] == it["probe"] for ex in examples) < 2:
                 examples.append(sample)
-    ifs = if_items(test, opts.eval_if_items)
-    if_answers: list[str] = []
-    for chunk in _batched(ifs, 8):
-        answers = model.generate(
-            [audio_conversation(it["record"], it["question"]) for it in chunk], max_new_tokens=64
-        )
-        if_answers += [a.text for a in answers]
-    samples += _if_samples(ifs, if_answers)
+    summary, if_samples = evaluate_instruction_following(model, test, opts)
     return {
         "perception": {k: {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in per_probe.items()},
-        "instruction_following": if_summary([it["check"] for it in ifs], if_answers),
+        "instruction_following": summary,
         "examples": examples,
-        "samples": samples,
+        "samples": samples + if_samples,
     }
+
+
+def evaluate_instruction_following(
+    model, test: list[AudioRecord], opts: TinyOptions
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The IFEval-style items on held-out speech clips -> (``if_summary`` dict, one sample per item)."""
+    from desta.train.probes import audio_conversation, if_items, if_summary
+
+    ifs = if_items(test, opts.eval_if_items)
+    answers: list[str] = []
+    for chunk in _batched(ifs, 8):
+        out = model.generate([audio_conversation(it["record"], it["question"]) for it in chunk], max_new_tokens=64)
+        answers += [a.text for a in out]
+    return if_summary([it["check"] for it in ifs], answers), _if_samples(ifs, answers)
+
+
+def _check_same_rate(before: dict[str, Any], now: dict[str, Any], what: str) -> None:
+    if (before["rate"], before["n"]) != (now["rate"], now["n"]):
+        raise RuntimeError(
+            f"rescoring {what} instruction following gave {now['rate']:.3f} (n={now['n']}) where the run reported"
+            f" {before['rate']:.3f} (n={before['n']}): the model, clips or checks changed since; rerun the"
+            " evaluation (delete its eval-*.json) instead of mixing results"
+        )
 
 
 def _if_samples(items: list[dict[str, Any]], answers: list[str]) -> list[dict[str, Any]]:
@@ -259,10 +272,7 @@ def evaluate_text_backbone(corpus: Path, opts: TinyOptions) -> dict[str, Any]:
     from desta.model.load import TINY_SYSTEM_PROMPT
     from desta.train.probes import if_items, if_summary, text_conversation
 
-    test = list(read_records(corpus / "test.jsonl"))
-    rng = random.Random(opts.seed)
-    rng.shuffle(test)
-    ifs = if_items(test[: opts.eval_clips], opts.eval_if_items)
+    ifs = if_items(held_out_clips(corpus, opts), opts.eval_if_items)
     backend = TransformersBackend("offline:smollm2-135m-instruct")
     texts: list[str] = []
     for chunk in _batched(ifs, 8):
@@ -353,6 +363,12 @@ def _examples(examples: list[dict[str, Any]], n: int = 6) -> list[dict[str, Any]
     return out
 
 
+def _table_row(label: str, entries: list[dict[str, Any] | None], key: str) -> str:
+    """A Markdown row of ``entries[i][key]`` as percentages with their counts ("-" where missing)."""
+    cells = [f"{r[key]:.0%} (n={r['n']})" if r else "-" for r in entries]
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
 def if_check_lines(res: dict[str, Any]) -> list[str]:
     """Instruction following per format check (and answer length), for runs that recorded it."""
     cols = [k for k in res if "per_check" in res[k].get("instruction_following", {})]
@@ -368,11 +384,7 @@ def if_check_lines(res: dict[str, Any]) -> list[str]:
         "|---|" + "---|" * len(cols),
     ]
     for c in checks:
-        cells = []
-        for k in cols:
-            r = res[k]["instruction_following"]["per_check"].get(c)
-            cells.append(f"{r['rate']:.0%} (n={r['n']})" if r else "-")
-        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+        lines.append(_table_row(c, [res[k]["instruction_following"]["per_check"].get(c) for k in cols], "rate"))
     lines.append(
         "| mean answer length (words) | "
         + " | ".join(f"{res[k]['instruction_following']['mean_words']:.1f}" for k in cols)
@@ -431,11 +443,7 @@ def model_card(report: dict[str, Any], out: Path) -> str:
         "|---|" + "---|" * len(variants),
     ]
     for p in probes:
-        cells = []
-        for v in variants:
-            r = res[v]["perception"].get(p)
-            cells.append(f"{r['accuracy']:.0%} (n={r['n']})" if r else "-")
-        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+        lines.append(_table_row(p, [res[v]["perception"].get(p) for v in variants], "accuracy"))
     lines.append(
         "| instruction following | "
         + " | ".join(f"{res[v]['instruction_following']['rate']:.0%}" for v in variants)
@@ -480,6 +488,13 @@ def model_card(report: dict[str, Any], out: Path) -> str:
             f"answers are weak targets; {opts['eval_if_items']} instruction items, so one item is"
             f" {100 / opts['eval_if_items']:.0f} points).",
         ]
+        ws, wt = (res[v]["instruction_following"].get("mean_words") for v in ("self", "task"))
+        if ws is not None and wt is not None:
+            lines += [
+                f"The instruction items' answers average {ws:.1f} words (self) and {wt:.1f} words (task): a",
+                "label-like answer (\"No.\", \"That is all.\") passes some format checks while answering",
+                "nothing, so read the instruction-following rates with the per-check table above.",
+            ]
     example = res[variants[0]].get("example")
     if example:
         lines += [
@@ -552,6 +567,14 @@ def run_tiny(opts: TinyOptions) -> dict[str, Any]:
             if "example" not in results[v]:  # a run from before the card showed the bundled example
                 results[v]["example"] = example_answer(desta.load_model(str(out / f"train-{v}" / "model")))
                 cached.write_text(json.dumps({"results": results[v], "timings_s": saved["timings_s"]}, indent=2))
+            if "per_check" not in results[v]["instruction_following"]:  # from before per-check rates
+                log(f"rescoring instruction following of the {v}-target adapter per format check")
+                model = desta.load_model(str(out / f"train-{v}" / "model"))
+                summary, samples = evaluate_instruction_following(model, held_out_clips(corpus, opts), opts)
+                _check_same_rate(results[v]["instruction_following"], summary, v)
+                results[v]["instruction_following"] = summary
+                write_jsonl(out / f"samples-{v}-instruction_following.jsonl", samples)
+                cached.write_text(json.dumps({"results": results[v], "timings_s": saved["timings_s"]}, indent=2))
             continue
         t = time.time()
         model_dir = train_stage(opts, v, paths[v], corpus)
@@ -572,8 +595,11 @@ def run_tiny(opts: TinyOptions) -> dict[str, Any]:
     cached = out / "eval-text_backbone.json"
     if cached.exists():
         results["text_backbone"] = json.loads(cached.read_text())
-    else:
+    if "per_check" not in results.get("text_backbone", {}).get("instruction_following", {}):
+        old = results.get("text_backbone")
         results["text_backbone"] = evaluate_text_backbone(corpus, opts)
+        if old:  # a run from before per-check rates: the rerun must agree with what it reported
+            _check_same_rate(old["instruction_following"], results["text_backbone"]["instruction_following"], "text")
         write_jsonl(out / "samples-text_backbone.jsonl", results["text_backbone"].pop("samples"))
         cached.write_text(json.dumps(results["text_backbone"], indent=2))
     # the sum of the stages (a rerun that skips finished stages would otherwise report seconds)
