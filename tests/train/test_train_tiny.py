@@ -161,6 +161,7 @@ def test_evaluation_keeps_every_answer_and_scores_each_format_check(tmp_path):
 def test_card_reads_instruction_following_with_answer_length_and_rescoring_must_agree(tmp_path):
     import pytest
 
+    from desta.errors import DeSTAError
     from desta.train.tiny import _check_same_rate
 
     def if_res(rate, words):
@@ -179,5 +180,5 @@ def test_card_reads_instruction_following_with_answer_length_and_rescoring_must_
     assert "| starts_yes_no | 25% (n=8) | 50% (n=8) |" in card
     assert "average 15.7 words (self) and 5.2 words (task)" in card
     _check_same_rate({"rate": 0.25, "n": 8}, {"rate": 0.25, "n": 8}, "self")
-    with pytest.raises(RuntimeError, match="rerun the evaluation"):
+    with pytest.raises(DeSTAError, match="rerun the evaluation"):
         _check_same_rate({"rate": 0.25, "n": 8}, {"rate": 0.5, "n": 8}, "self")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from desta.data.records import AudioRecord, read_jsonl, read_records, write_jsonl
+from desta.errors import DeSTAError
 
 BREVITY = " Answer in one or two short sentences."
 README_QUESTION = "What is said, and is the speaker a man or a woman?"
@@ -234,7 +235,7 @@ def evaluate_instruction_following(
 
 def _check_same_rate(before: dict[str, Any], now: dict[str, Any], what: str) -> None:
     if (before["rate"], before["n"]) != (now["rate"], now["n"]):
-        raise RuntimeError(
+        raise DeSTAError(
             f"rescoring {what} instruction following gave {now['rate']:.3f} (n={now['n']}) where the run reported"
             f" {before['rate']:.3f} (n={before['n']}): the model, clips or checks changed since; rerun the"
             " evaluation (delete its eval-*.json) instead of mixing results"
