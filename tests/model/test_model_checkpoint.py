@@ -76,6 +76,15 @@ def _state(shapes, prefix=""):
     return {prefix + k: torch.randn(s, generator=g) for k, s in shapes.items()}
 
 
+def test_saved_adapter_bytes_depend_only_on_the_weights(tmp_path, model):
+    from safetensors import safe_open
+
+    files = {(save_model(model, tmp_path / str(i)) / ADAPTER_FILE).read_bytes() for i in range(6)}
+    assert len(files) == 1  # a rerun of a deterministic recipe gives the same file, not only the same tensors
+    with safe_open(str(tmp_path / "0" / ADAPTER_FILE), "pt") as f:
+        assert f.metadata() == {"format": "pt"}
+
+
 @pytest.mark.parametrize("prefix", ["", "model."])
 def test_official_names_load(model, prefix):
     state = _state(_tiny_official_shapes(), prefix)

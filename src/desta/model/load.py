@@ -23,6 +23,8 @@ from desta.model.desta import DeSTAModel
 
 ADAPTER_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+# one key only: safetensors writes metadata in hash order, so two keys made the same weights differ in bytes
+ADAPTER_METADATA = {"format": "pt"}
 DEFAULT_MODEL = "desta-tiny"
 
 # desta-tiny's architecture: real offline backbones, a small Q-Former (about 7.8 M parameters)
@@ -139,7 +141,7 @@ def save_model(
     out.mkdir(parents=True, exist_ok=True)
     state = {k: (v.to(dtype) if dtype else v).detach().cpu().contiguous() for k, v in (state if state is not None else model.adapter_state_dict()).items()}
     tmp = out / (ADAPTER_FILE + ".tmp")
-    save_file(state, str(tmp), metadata={"format": "pt", "desta": "adapter"})
+    save_file(state, str(tmp), metadata=ADAPTER_METADATA)
     os.replace(tmp, out / ADAPTER_FILE)
     tmp_cfg = out / (CONFIG_FILE + ".tmp")
     model.config.save(tmp_cfg)

@@ -528,12 +528,14 @@ def ship(model_dir: Path, dest: Path) -> None:
     """Copy the adapter as fp16 safetensors (under 20 MB) plus config.json."""
     from safetensors.torch import load_file, save_file
 
+    from desta.model.load import ADAPTER_METADATA
+
     dest.mkdir(parents=True, exist_ok=True)
     state = load_file(str(model_dir / "model.safetensors"))
     save_file(
         {k: v.half() for k, v in state.items()},
         str(dest / "model.safetensors"),
-        metadata={"format": "pt", "desta": "adapter"},
+        metadata=ADAPTER_METADATA,
     )
     shutil.copy(model_dir / "config.json", dest / "config.json")
 
