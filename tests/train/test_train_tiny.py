@@ -182,3 +182,14 @@ def test_card_reads_instruction_following_with_answer_length_and_rescoring_must_
     _check_same_rate({"rate": 0.25, "n": 8}, {"rate": 0.25, "n": 8}, "self")
     with pytest.raises(DeSTAError, match="rerun the evaluation"):
         _check_same_rate({"rate": 0.25, "n": 8}, {"rate": 0.5, "n": 8}, "self")
+
+
+def test_card_renders_a_compound_gold_the_same_fresh_or_cached(tmp_path):
+    def card(gold):
+        ex = {"probe": "content+gender", "question": "Q?", "gold": gold, "answer": "A.", "correct": False}
+        res = {"perception": {"gender": {"accuracy": 0.5, "n": 2}}, "instruction_following": {"rate": 0.5, "n": 2},
+               "examples": [ex]}  # fmt: skip
+        return model_card({"results": {"self": res}, "timings_s": {}, "options": TinyOptions().__dict__}, tmp_path)
+
+    fresh, cached = card(("J", "Female")), card(["J", "Female"])  # a cached run reads JSON lists
+    assert fresh == cached and "(gold: J / Female)" in fresh

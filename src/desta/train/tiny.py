@@ -510,7 +510,8 @@ def model_card(report: dict[str, Any], out: Path) -> str:
     lines += ["", "![held-out results](results.png)", "", "## Example answers (held-out clips)", ""]
     for ex in _examples(res[variants[0]].get("examples", [])):
         mark = "correct" if ex["correct"] else "wrong"
-        lines.append(f'- *{ex["question"]}* (gold: {ex["gold"]}) -> "{ex["answer"].strip()[:160]}" ({mark})')
+        gold = ex["gold"] if isinstance(ex["gold"], str) else " / ".join(map(str, ex["gold"]))  # fresh: tuple, cached: list
+        lines.append(f'- *{ex["question"]}* (gold: {gold}) -> "{ex["answer"].strip()[:160]}" ({mark})')
     lines += [
         "",
         "## Limitations",
