@@ -28,3 +28,17 @@ def test_merged_lora_answers_like_unmerged():
     assert merge_lora(merged) == 0  # already merged
     n = unmerge_lora(merged)
     assert n > 0 and merge_lora(merged) == n
+
+
+def test_lora_wrapping_shows_the_user_no_library_deprecation_warning():
+    import warnings
+
+    from desta.model.lora import apply_lora
+    from helpers import tiny_desta
+
+    model = tiny_desta(use_lora=True, lora_target_modules=("q_proj", "v_proj"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        apply_lora(model)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)], [str(w.message) for w in caught]
+    assert any("lora_A" in n for n in model.trainable_parameter_names())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from desta.errors import ConfigError
 
 
@@ -22,7 +24,10 @@ def apply_lora(model) -> None:
         target_modules=list(cfg.lora_target_modules),
     )
     # keep the plain module (official: get_peft_model(...).base_model.model), so names stay llm_model.*
-    model.llm_model = get_peft_model(model.llm_model, lora).base_model.model
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing`; the warning is theirs, not the user's
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model.llm_model = get_peft_model(model.llm_model, lora).base_model.model
     model.freeze_backbones()
 
 
