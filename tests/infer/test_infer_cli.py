@@ -51,6 +51,8 @@ def test_shipped_model_answers_the_readme_question(capsys):
     assert score_content(out.out, spoken), out.out  # the answer itself carries the words
     assert score_gender(out.out, "Male"), out.out
     assert "untrained" not in out.err
+    lines = out.err.strip().splitlines()
+    assert lines == [x for x in lines if x.startswith("[transcript]")], out.err  # no loading bars: as the README shows
 
 
 @pytest.mark.slow
