@@ -149,10 +149,14 @@ def test_evaluation_keeps_every_answer_and_scores_each_format_check(tmp_path):
     assert len(if_samples) == 10 and {s["check"] for s in if_samples} <= {c.name for c in FORMAT_CHECKS}
     summary = res["instruction_following"]
     assert summary["n"] == 10 and sum(c["n"] for c in summary["per_check"].values()) == 10
-    # "a person reads a sentence" is lowercase, short and has no commas; "What is ..." questions get ""
-    assert summary["per_check"]["lowercase"]["rate"] in (0.0, 1.0)
-    assert summary["rate"] == sum(s["correct"] for s in if_samples) / 10
-    assert abs(summary["mean_words"] - sum(len(s["answer"].split()) for s in if_samples) / 10) < 1e-9
+    # item i gets format check i % 8 and question i % 2: the "Describe" items (0, 2, 4, 6, 8) are answered
+    # "a person reads a sentence" (lowercase, 5 words, no commas), the "What is ..." items get "" (fails all)
+    assert summary["per_check"]["lowercase"] == {"rate": 1.0, "n": 2}  # items 0 and 8
+    assert summary["per_check"]["under_15_words"] == {"rate": 1.0, "n": 1}  # item 2
+    assert summary["per_check"]["starts_yes_no"] == {"rate": 0.0, "n": 1}  # item 4
+    assert summary["per_check"]["uppercase"] == {"rate": 0.0, "n": 2}  # items 1 and 9 ("")
+    assert summary["rate"] == 0.3 == sum(s["correct"] for s in if_samples) / 10
+    assert summary["mean_words"] == 2.5
     card = "\n".join(if_check_lines({"self": res}))
     assert "| lowercase |" in card and "mean answer length" in card
     assert if_check_lines({"self": {"instruction_following": {"rate": 0.5, "n": 2}}}) == []  # older runs

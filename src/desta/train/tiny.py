@@ -568,16 +568,20 @@ def run_tiny(opts: TinyOptions) -> dict[str, Any]:
             saved = json.loads(cached.read_text())
             results[v] = saved["results"]
             timings.update(saved["timings_s"])
-            if "example" not in results[v]:  # a run from before the card showed the bundled example
-                results[v]["example"] = example_answer(desta.load_model(str(out / f"train-{v}" / "model")))
-                cached.write_text(json.dumps({"results": results[v], "timings_s": saved["timings_s"]}, indent=2))
-            if "per_check" not in results[v]["instruction_following"]:  # from before per-check rates
-                log(f"rescoring instruction following of the {v}-target adapter per format check")
+            # a run from before the card showed the bundled example, or before per-check IF rates
+            no_example = "example" not in results[v]
+            no_checks = "per_check" not in results[v]["instruction_following"]
+            if no_example or no_checks:
                 model = desta.load_model(str(out / f"train-{v}" / "model"))
-                summary, samples = evaluate_instruction_following(model, held_out_clips(corpus, opts), opts)
-                _check_same_rate(results[v]["instruction_following"], summary, v)
-                results[v]["instruction_following"] = summary
-                write_jsonl(out / f"samples-{v}-instruction_following.jsonl", samples)
+                if no_example:
+                    results[v]["example"] = example_answer(model)
+                if no_checks:
+                    log(f"rescoring instruction following of the {v}-target adapter per format check")
+                    summary, samples = evaluate_instruction_following(model, held_out_clips(corpus, opts), opts)
+                    _check_same_rate(results[v]["instruction_following"], summary, v)
+                    results[v]["instruction_following"] = summary
+                    write_jsonl(out / f"samples-{v}-instruction_following.jsonl", samples)
+                del model
                 cached.write_text(json.dumps({"results": results[v], "timings_s": saved["timings_s"]}, indent=2))
             continue
         t = time.time()
