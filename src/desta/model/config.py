@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desta.errors import ConfigError
+from desta.errors import CheckpointError, ConfigError
 
 # Official tap points by encoder depth (0-based, reference §2.1), extended to every Whisper size.
 # Rule for depths without an official entry: four evenly spaced taps ending at the last layer.
@@ -80,19 +82,24 @@ class DeSTAConfig:
     info: dict[str, Any] = field(default_factory=dict)  # free-form provenance (training run, data, ...)
 
     def __post_init__(self) -> None:
-        if self.prompt_size < 1:
-            raise ConfigError(f"prompt_size must be >= 1, got {self.prompt_size}")
-        if self.qformer_num_hidden_layers < 1:
-            raise ConfigError(f"qformer_num_hidden_layers must be >= 1, got {self.qformer_num_hidden_layers}")
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, check_value(getattr(self, f.name), hints[f.name], f.name))
+        for name in ("prompt_size", "qformer_num_hidden_layers", "qformer_intermediate_size", "lora_r"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("qformer_dropout", "lora_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.max_transcript_tokens is not None and self.max_transcript_tokens < 0:
+            raise ConfigError(f"max_transcript_tokens must be >= 0 or null, got {self.max_transcript_tokens}")
         if self.target_layer_ids is not None:
-            object.__setattr__(self, "target_layer_ids", tuple(int(i) for i in self.target_layer_ids))
             if not self.target_layer_ids:
                 raise ConfigError("target_layer_ids must not be empty")
             if self.encoder_layers is not None and max(self.target_layer_ids) >= self.encoder_layers:
                 raise ConfigError(
                     f"target_layer_ids {self.target_layer_ids} exceed the encoder's {self.encoder_layers} layers"
                 )
-        object.__setattr__(self, "lora_target_modules", tuple(self.lora_target_modules))
 
     @property
     def taps(self) -> tuple[int, ...]:
@@ -112,21 +119,102 @@ class DeSTAConfig:
         return {"model_type": "desta", **d}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DeSTAConfig:
+    def from_dict(cls, d: dict[str, Any], source: str | Path | None = None) -> DeSTAConfig:
+        """Build from a ``config.json`` mapping; every error names ``source`` (the file) and the key."""
+        where = f"{source}: " if source is not None else ""
+        if not isinstance(d, dict):
+            raise ConfigError(f"{where}a DeSTA config must be a JSON object, got {type(d).__name__}")
         d = {k: v for k, v in d.items() if k != "model_type"}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ConfigError(f"unknown DeSTAConfig fields {unknown}; known fields: {sorted(names)}")
-        return cls(**d)
+            raise ConfigError(f"{where}unknown DeSTAConfig fields {unknown}; known fields: {sorted(names)}")
+        try:
+            return cls(**d)
+        except ConfigError as err:
+            raise ConfigError(f"{where}{err}") from None
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> DeSTAConfig:
-        try:
-            d = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"{path}: cannot read config ({err})") from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_config_json(path), source=path)
+
+
+def check_value(value: Any, annotation: Any, key: str) -> Any:
+    """``value`` checked against a dataclass field's type, strictly (no string-to-number guessing).
+
+    Lists become tuples where the field is a tuple (JSON has no tuples); everything else must already
+    have the declared type, so ``"false"`` is not a bool and ``"64"`` is not an int. Raises
+    :class:`ConfigError` naming ``key``.
+    """
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return check_value(value, arg, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(check_value(v, args[0], key) for v in value)
+        if len(args) != len(value):
+            raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
+        return tuple(check_value(v, a, key) for v, a in zip(value, args))
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true/false, got {type(value).__name__} {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return int(value)
+        raise ConfigError(f"{key}: expected an integer, got {type(value).__name__} {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def read_config_json(path: str | Path) -> dict[str, Any]:
+    """The JSON object in ``path``; unreadable files and invalid JSON raise :class:`ConfigError` naming it."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read config ({err})") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: cannot read config (expected a JSON object, got {type(d).__name__})")
+    return d
+
+
+def read_weights(path: str | Path) -> dict[str, Any]:
+    """Tensors of a ``.safetensors`` file; missing, truncated or corrupt files raise
+    :class:`CheckpointError` naming the file (safetensors' own errors do not)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError, ValueError, RuntimeError) as err:
+        raise CheckpointError(
+            f"{path}: cannot read weights ({err}); the file is missing, truncated or corrupt"
+        ) from None

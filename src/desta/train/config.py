@@ -5,7 +5,6 @@ top, then ``key=value`` command-line overrides. Unknown keys and wrong types fai
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,15 @@ from typing import Any
 import yaml
 
 from desta.errors import ConfigError
-from desta.model.config import DeSTAConfig
+from desta.model.config import DeSTAConfig, check_value
+
+DISTRIBUTED = ("auto", "fsdp", "none")
+
+
+def _at_least(obj: Any, low: int, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) < low:
+            raise ConfigError(f"{name} must be >= {low}, got {getattr(obj, name)}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,10 @@ class DataConfig:
     cache_encoder_outputs: bool = False  # keep frozen Whisper taps in memory across epochs (small data)
     max_rows: int = 0  # 0 = all
 
+    def __post_init__(self) -> None:
+        _at_least(self, 1, "max_seq_length", "batch_size")
+        _at_least(self, 0, "max_transcript_tokens", "num_workers", "max_rows")
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -42,6 +53,16 @@ class OptimConfig:
     max_steps: int = -1  # > 0 caps the run (the schedule then spans max_steps)
     grad_clip: float = 1.0
     grad_accum: int = 1
+
+    def __post_init__(self) -> None:
+        _at_least(self, 1, "epochs", "grad_accum")
+        _at_least(self, 0, "warmup_steps")
+        if self.lr <= 0 or self.eps <= 0 or self.grad_clip <= 0:
+            raise ConfigError(
+                f"lr, eps and grad_clip must be > 0, got {self.lr}, {self.eps}, {self.grad_clip}"
+            )
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"betas must be in [0, 1), got {self.betas}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +96,11 @@ class RunConfig:
         from desta.model.precision import PRECISIONS
 
         if self.precision not in PRECISIONS:
-            raise ValueError(f"run.precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.distributed not in DISTRIBUTED:
+            raise ConfigError(f"distributed must be one of {DISTRIBUTED}, got {self.distributed!r}")
+        _at_least(self, 1, "log_every", "save_every")
+        _at_least(self, 0, "seed", "validate_every", "validation_samples", "threads")
 
 
 @dataclass(frozen=True)
@@ -94,57 +119,14 @@ class TrainConfig:
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Check/convert one value against a dataclass field annotation (strings given as annotations)."""
-    tp = annotation
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, key)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], key) for v in value)
-        if len(args) != len(value):
-            raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    """Check one recipe value against its field type; YAML reads ``1e-4`` (no dot) as a string, so a
+    number written that way is accepted where a float is expected."""
+    if annotation is float and isinstance(value, str):
+        try:
             return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    return value
+        except ValueError:
+            pass
+    return check_value(value, annotation, key)
 
 
 def _merge(obj: Any, overrides: dict[str, Any], prefix: str = "") -> Any:
@@ -166,8 +148,8 @@ def _merge(obj: Any, overrides: dict[str, Any], prefix: str = "") -> Any:
             changes[k] = _coerce(v, hints[k], key)
     try:
         return dataclasses.replace(obj, **changes)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {err}") from None
+    except (TypeError, ValueError) as err:  # a range check of __post_init__ names the field
+        raise ConfigError(f"{prefix}{err}") from None
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
