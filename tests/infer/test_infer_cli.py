@@ -3,10 +3,13 @@ answer about the bundled clip (the README's first command)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from desta.cli import main
-from desta.infer.cli import build_conversation
+from desta.errors import DeSTAError
+from desta.messages import conversation
 from desta.model.load import example_clip
 
 
@@ -30,12 +33,22 @@ def test_a_question_alone_is_refused(capsys):
     assert "at least one audio file and a question" in capsys.readouterr().err
 
 
-def test_build_conversation():
-    conv = build_conversation(["a.wav"], "What?", "Be brief.", "hello")
+def test_ask_conversation():
+    conv = conversation("What?", ["a.wav"], system="Be brief.", transcript="hello")
     assert conv[0] == {"role": "system", "content": "Be brief."}
     assert conv[1]["content"] == "<|AUDIO|>\nWhat?" and conv[1]["audios"] == [{"audio": "a.wav", "text": "hello"}]
-    two = build_conversation(["a.wav", "b.wav"], "Compare.", None, "ignored for two clips")
+    two = conversation("Compare.", ["a.wav", "b.wav"])
     assert two[0]["content"].count("<|AUDIO|>") == 2 and all(a["text"] is None for a in two[0]["audios"])
+    with pytest.raises(DeSTAError, match="exactly one audio"):
+        conversation("Compare.", ["a.wav", "b.wav"], transcript="for which clip?")
+
+
+def test_transcript_for_two_clips_is_refused(tmp_path, capsys):
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    for p in (a, b):
+        sf.write(p, np.zeros(1600, dtype=np.float32), 16000)
+    assert main(["ask", "--transcript", "hi", str(a), str(b), "Compare."]) == 1
+    assert "--transcript applies to one audio file" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -272,7 +272,7 @@ def test_asr_runs_once_per_distinct_window_and_is_cached():
             calls.append(encoder_states.shape[0])
             return [f"words {k}" for k in range(encoder_states.shape[0])]
 
-    m._transcriber = FakeTranscriber()
+    m.generator.asr.decoder = FakeTranscriber()
     a, b = sine(1.0, 300.0), sine(1.0, 600.0)
 
     def conv(wave, q):

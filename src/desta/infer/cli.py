@@ -29,21 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_ask)
 
 
-def build_conversation(audios: list[str], question: str, system: str | None, transcript: str | None) -> list[dict]:
-    entries = [{"audio": a, "text": transcript if (transcript is not None and len(audios) == 1) else None} for a in audios]
-    messages = []
-    if system:
-        messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": "<|AUDIO|>" * len(audios) + "\n" + question, "audios": entries})
-    return messages
-
-
 def run_ask(args: argparse.Namespace) -> int:
     import torch
 
     import desta
     from desta.audio import load_audio
     from desta.errors import DeSTAError
+    from desta.messages import conversation
 
     if len(args.audio) < 2:
         raise DeSTAError('give at least one audio file and a question: desta ask clip.wav "What is said?"')
@@ -59,7 +51,9 @@ def run_ask(args: argparse.Namespace) -> int:
     model = desta.load_model(args.model, device=args.device, llm_dtype=resolve_dtype(args.precision, args.device))
     if model.config.untrained:
         print("[untrained adapter: answers come from random connector weights]", file=sys.stderr)
-    conv = build_conversation(audios, question, args.system, args.transcript)
+    if args.transcript is not None and len(audios) != 1:
+        raise DeSTAError(f"--transcript applies to one audio file, got {len(audios)}")
+    conv = conversation(question, audios, system=args.system, transcript=args.transcript)
     options = desta.GenerationOptions(
         max_new_tokens=args.max_new_tokens,
         do_sample=args.sample,

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from desta.audio import N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram
+from desta.audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -48,26 +48,19 @@ class WhisperPerception(nn.Module):
         return self.whisper.model.encoder
 
     def features(self, windows: list[np.ndarray]) -> torch.Tensor:
-        """W windows of <= 30 s at 16 kHz -> log-mel (W, M, T).
+        """W windows of <= 30 s at 16 kHz -> log-mel (W, M, T) on the encoder's device.
 
-        With ``pad_to_30s`` every window is padded to 3000 frames (official). Otherwise the batch is
-        padded to its longest window only, rounded up to an even frame count.
+        The same features :class:`desta.model.processor.DeSTAProcessor` computes (``log_mel_windows``).
         """
-        device = self.encoder.conv1.weight.device
-        if self.pad_to_30s:
-            return self.features_30s(windows)
-        longest = max(w.size for w in windows)
-        n = min(N_SAMPLES, max(2 * 160, ((longest + 319) // 320) * 320))
-        # per-window features: each clip normalised on its own, as Whisper does for a single clip
-        mels = [log_mel_spectrogram(torch.from_numpy(w[:n]).to(device), self.n_mels, pad_to=n) for w in windows]
-        return torch.stack(mels)[..., : n // 160]
+        from desta.model.processor import log_mel_windows
+
+        return log_mel_windows(windows, self.n_mels, self.pad_to_30s, self.encoder.conv1.weight.device)
 
     def features_30s(self, windows: list[np.ndarray]) -> torch.Tensor:
         """W windows -> log-mel (W, M, 3000), each padded to 30 s (official; what ASR needs)."""
-        batch = np.zeros((len(windows), N_SAMPLES), dtype=np.float32)
-        for i, w in enumerate(windows):
-            batch[i, : min(w.size, N_SAMPLES)] = w[:N_SAMPLES]
-        return log_mel_spectrogram(torch.from_numpy(batch).to(self.encoder.conv1.weight.device), self.n_mels)
+        from desta.model.processor import log_mel_windows
+
+        return log_mel_windows(windows, self.n_mels, True, self.encoder.conv1.weight.device)
 
     def encode(self, mel: torch.Tensor) -> EncoderOutput:
         """mel: (W, M, T) -> taps L x (W, T/2, D) and the post-LayerNorm last layer (W, T/2, D)."""

@@ -1,6 +1,7 @@
-"""Turn DeSTA conversations into token ids, audio slots and labels.
+"""The DeSTA processor: conversations with audio in, everything the model needs out.
 
-Layout of one audio clip inside the rendered chat (reference §5, §18.6), per 30 s window ``w``::
+One entry point, :meth:`DeSTAProcessor.__call__`, serves inference, training, serving and vLLM, so the
+audio block layout is defined here and nowhere else. Per 30 s window ``w`` of each audio clip::
 
     <start_audio> [PH x Q][transcript_1 tokens] [PH x Q][transcript_2 tokens] ... <end_audio>
 
@@ -10,20 +11,24 @@ transcript tokens are ordinary ids: embedding them in the LLM equals the officia
 official layout; longer clips add one block per window instead of silently dropping audio past 30 s.
 The count is known before the model runs: ``Q + len(transcript tokens)`` per window.
 
-Messages are dicts ``{"role", "content", "audios": [{"audio": ..., "text": ...}]}`` with one
-``<|AUDIO|>`` in ``content`` per entry of ``audios``.
+Conversations are validated by :func:`desta.messages.parse_conversation` (one locator per audio).
+Legend: B conversations, N tokens, W windows, M mel bins, T mel frames.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from desta.errors import ConfigError, DeSTAError
+from desta.messages import AUDIO_LOCATOR, END_AUDIO, START_AUDIO, Message, parse_conversation
+
+# windows -> transcripts, for the windows that came without one (inference: Whisper ASR)
+Transcribe = Callable[[list[np.ndarray]], list[str]]
 
 IGNORE_INDEX = -100
 
@@ -65,21 +70,64 @@ def choose_placeholder(tokenizer, requested: str | None = None) -> str:
     )
 
 
+@dataclass
+class ProcessorOutput:
+    """What :meth:`DeSTAProcessor.__call__` returns for B conversations with W audio windows in all.
+
+    ``inputs``: input_ids, attention_mask, position_ids, audio_mask (B, N) and, with responses,
+    labels (B, N); None when called with ``padding_side=None``. ``mel``: (W, M, T) when windows are
+    padded to 30 s, else a list of W tensors (1, M, T_w); None without audio or ``return_features``.
+    ``windows``: the W waveforms (16 kHz) in slot order; ``audio_windows``: per conversation, the
+    window count of each audio; ``transcripts``: per conversation, per audio (windows joined).
+    """
+
+    inputs: dict[str, torch.Tensor] | None
+    encoded: list[Encoded]
+    mel: torch.Tensor | list[torch.Tensor] | None
+    windows: list[np.ndarray]
+    audio_windows: list[list[int]]
+    transcripts: list[list[str]]
+
+
+def log_mel_windows(windows: Sequence[np.ndarray], n_mels: int, pad_to_30s: bool, device=None) -> torch.Tensor:
+    """W windows of <= 30 s at 16 kHz -> log-mel (W, M, T).
+
+    ``pad_to_30s``: every window padded to 3000 frames (official). Otherwise the batch is padded to its
+    longest window only, rounded up to an even frame count, each window normalised on its own.
+    """
+    from desta.audio import N_SAMPLES, log_mel_spectrogram
+
+    if pad_to_30s:
+        batch = np.zeros((len(windows), N_SAMPLES), dtype=np.float32)
+        for i, w in enumerate(windows):
+            batch[i, : min(w.size, N_SAMPLES)] = w[:N_SAMPLES]
+        return log_mel_spectrogram(torch.from_numpy(batch).to(device), n_mels)
+    longest = max(w.size for w in windows)
+    n = min(N_SAMPLES, max(2 * 160, ((longest + 319) // 320) * 320))
+    mels = [log_mel_spectrogram(torch.from_numpy(w[:n]).to(device), n_mels, pad_to=n) for w in windows]
+    return torch.stack(mels)[..., : n // 160]
+
+
 class DeSTAProcessor:
-    """Chat rendering, ``<|AUDIO|>`` expansion, label masking and padding for one backbone LLM."""
+    """Chat rendering, audio loading and windowing, log-mel, locator expansion, labels and padding."""
 
     def __init__(
         self,
         tokenizer,
         n_queries: int = 64,
         placeholder_token: str | None = None,
-        audio_locator: str = "<|AUDIO|>",
-        start_audio: str = "<start_audio>",
-        end_audio: str = "<end_audio>",
+        audio_locator: str = AUDIO_LOCATOR,
+        start_audio: str = START_AUDIO,
+        end_audio: str = END_AUDIO,
         max_transcript_tokens: int | None = None,
         system_prompt: str | None = None,
+        n_mels: int = 80,
+        pad_audio_to_30s: bool = True,
     ) -> None:
+        if audio_locator != AUDIO_LOCATOR:
+            raise ConfigError(f"audio_locator must be {AUDIO_LOCATOR!r} (desta.messages.AUDIO_LOCATOR), got {audio_locator!r}")
         self.tokenizer = tokenizer
+        self.n_mels, self.pad_audio_to_30s = n_mels, pad_audio_to_30s
         self.system_prompt = system_prompt
         self.n_queries = n_queries
         self.audio_locator = audio_locator
@@ -91,41 +139,21 @@ class DeSTAProcessor:
             raise ConfigError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to its eos token)")
         self.pad_id = tokenizer.pad_token_id
         self.eot_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
-        self._tagged = re.compile(re.escape(start_audio) + r"\s*" + re.escape(audio_locator) + r"\s*" + re.escape(end_audio))
 
     # ------------------------------------------------------------------ messages
-    def normalize(self, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Validate messages and strip literal audio tags (they are re-added around every locator)."""
-        if not isinstance(messages, (list, tuple)) or not messages:
-            raise DeSTAError("a conversation must be a non-empty list of {'role', 'content'} messages")
-        out = []
-        for i, m in enumerate(messages):
-            if not isinstance(m, dict) or "role" not in m or "content" not in m:
-                raise DeSTAError(f"message {i} must be a dict with 'role' and 'content', got {m!r:.80}")
-            if m["role"] not in ("system", "user", "assistant"):
-                raise DeSTAError(f"message {i} has unknown role {m['role']!r}; use system, user or assistant")
-            content = m["content"]
-            if not isinstance(content, str):
-                raise DeSTAError(f"message {i}: content must be a string, got {type(content).__name__}")
-            audios = list(m.get("audios") or [])
-            content = self._tagged.sub(self.audio_locator, content)
-            n = content.count(self.audio_locator)
-            if n == 0 and audios:  # convenience: audio given without a locator goes first
-                content = self.audio_locator * len(audios) + "\n" + content
-                n = len(audios)
-            if n != len(audios):
-                raise DeSTAError(
-                    f"message {i} has {n} {self.audio_locator} locator(s) but {len(audios)} audio(s); "
-                    "put one locator in the content for each entry of 'audios'"
-                )
-            out.append({"role": m["role"], "content": content, "audios": audios})
-        if self.system_prompt and not any(m["role"] == "system" for m in out):
-            out.insert(0, {"role": "system", "content": self.system_prompt, "audios": []})
-        return out
+    def parse(self, messages: Sequence[dict[str, Any] | Message]) -> list[Message]:
+        """Validate a conversation (typed messages; the default system prompt inserted if none)."""
+        return parse_conversation(
+            messages, system_prompt=self.system_prompt, start_audio=self.start_audio, end_audio=self.end_audio
+        )
+
+    def normalize(self, messages: Sequence[dict[str, Any] | Message]) -> list[dict[str, Any]]:
+        """:meth:`parse` as plain dicts ``{"role", "content", "audios"}``."""
+        return [m.to_dict() for m in self.parse(messages)]
 
     def render(self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True) -> str:
         """The chat-templated prompt with ``<start_audio><|AUDIO|><end_audio>`` at each audio."""
-        msgs = [{"role": m["role"], "content": m["content"]} for m in self.normalize(messages)]
+        msgs = [{"role": m.role, "content": m.content} for m in self.parse(messages)]
         text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=add_generation_prompt)
         return text.replace(self.audio_locator, self.start_audio + self.audio_locator + self.end_audio)
 
@@ -195,6 +223,72 @@ class DeSTAProcessor:
         if labels is not None and all(x == IGNORE_INDEX for x in labels):
             raise SampleTooLong(f"no target token left within max_length={max_length}")
         return Encoded(ids, mask, labels, n_windows)
+
+    # ------------------------------------------------------------------ the entry point
+    def __call__(
+        self,
+        conversations: Sequence[Sequence[dict[str, Any] | Message]],
+        *,
+        responses: Sequence[str] | None = None,
+        transcribe: Transcribe | None = None,
+        max_length: int | None = None,
+        padding_side: str | None = "left",
+        return_features: bool = True,
+    ) -> ProcessorOutput:
+        """Conversations (audio as paths, bytes, arrays) -> ids, masks, labels, windows and log-mel.
+
+        Each audio is loaded (16 kHz mono), split into 30 s windows, and given one transcript per
+        window: the entry's ``text`` for its first window (later windows then get ""), else
+        ``transcribe(windows)`` for all windows without one in a single call, else " " (the official
+        no-speech transcript, also what training uses for rows without a transcript).
+
+        Args:
+            responses: training targets, one per conversation (labels are returned with them).
+            max_length: right-truncate each conversation (raises :class:`SampleTooLong`, see :meth:`encode`).
+            padding_side: "left" (generation), "right" (training), or None to skip collation.
+            return_features: compute log-mel (``mel``); training computes it later on its device.
+        """
+        from desta.audio import load_audio, split_windows
+
+        if responses is not None and len(responses) != len(conversations):
+            raise DeSTAError(f"{len(responses)} responses for {len(conversations)} conversations")
+        parsed = [self.parse(c) for c in conversations]
+        windows: list[np.ndarray] = []
+        given: list[str | None] = []  # per window
+        owners: list[tuple[int, int]] = []  # per window: (conversation, audio index)
+        audio_windows: list[list[int]] = []
+        for ci, conv in enumerate(parsed):
+            counts: list[int] = []
+            for m in conv:
+                for entry in m.audios:
+                    parts = split_windows(load_audio(entry.audio, sr=entry.sampling_rate))
+                    for wi, w in enumerate(parts):
+                        windows.append(w)
+                        given.append(entry.text if wi == 0 else ("" if entry.text is not None else None))
+                        owners.append((ci, len(counts)))
+                    counts.append(len(parts))
+            audio_windows.append(counts)
+        texts = [t if t is not None else " " for t in given]
+        need = [i for i, t in enumerate(given) if t is None]
+        if need and transcribe is not None:
+            for i, t in zip(need, transcribe([windows[i] for i in need]), strict=True):
+                texts[i] = t
+        per_window: list[list[list[str]]] = [[[] for _ in counts] for counts in audio_windows]
+        for (ci, ai), t in zip(owners, texts):
+            per_window[ci][ai].append(t)
+        encoded = [
+            self.encode(c, per_window[i], None if responses is None else responses[i], max_length)
+            for i, c in enumerate(parsed)
+        ]
+        mel: torch.Tensor | list[torch.Tensor] | None = None
+        if windows and return_features:
+            if self.pad_audio_to_30s:
+                mel = log_mel_windows(windows, self.n_mels, True)
+            else:  # each window at its own length, so batching never changes a clip's features
+                mel = [log_mel_windows([w], self.n_mels, False) for w in windows]
+        joined = [[" ".join(x for x in a if x.strip()).strip() for a in c] for c in per_window]
+        inputs = self.collate(encoded, padding_side) if padding_side is not None else None
+        return ProcessorOutput(inputs, encoded, mel, windows, audio_windows, joined)
 
     # ------------------------------------------------------------------ batches
     def collate(self, batch: Sequence[Encoded], padding_side: str = "left") -> dict[str, torch.Tensor]:

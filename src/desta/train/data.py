@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from desta.audio import load_audio, split_windows
 from desta.errors import AudioError, DeSTAError
 from desta.model.processor import DeSTAProcessor, Encoded, SampleTooLong
 
@@ -85,26 +84,32 @@ class TrainDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> Item | Skipped:
         row = self.rows[i]
-        windows, keys, transcripts = [], [], []
+        messages, paths = [], []
+        for m in row["messages"]:
+            audios = []
+            for a in (m.get("audios") or []) if isinstance(m, dict) else []:
+                path = resolve_audio(str(a.get("audio", "")) if isinstance(a, dict) else "", self.data_root)
+                if not path.exists():
+                    return Skipped(i, "missing audio file")
+                paths.append(path)
+                audios.append({**a, "audio": str(path)})
+            messages.append({**m, "audios": audios} if isinstance(m, dict) else m)
         try:
-            for m in row["messages"]:
-                for a in m.get("audios") or []:
-                    path = resolve_audio(str(a.get("audio", "")), self.data_root)
-                    if not path.exists():
-                        return Skipped(i, "missing audio file")
-                    parts = split_windows(load_audio(path))
-                    windows += parts
-                    keys += [f"{path}#{k}" for k in range(len(parts))]
-                    text = a.get("text")
-                    transcripts.append([text if text is not None else " "] + [""] * (len(parts) - 1))
-            enc = self.processor.encode(row["messages"], transcripts, row["response"], self.max_seq_length)
+            out = self.processor(
+                [messages],
+                responses=[row["response"]],
+                max_length=self.max_seq_length,
+                padding_side=None,
+                return_features=False,  # features are computed on the training device, per batch
+            )
         except AudioError as err:
             return Skipped(i, f"unreadable audio: {str(err).split(': ', 1)[-1][:60]}")
         except SampleTooLong:
             return Skipped(i, "longer than max_seq_length")
         except DeSTAError as err:
             return Skipped(i, f"bad row: {str(err)[:60]}")
-        return Item(i, enc, windows, keys, row)
+        keys = [f"{path}#{k}" for path, n in zip(paths, out.audio_windows[0]) for k in range(n)]
+        return Item(i, out.encoded[0], out.windows, keys, row)
 
 
 def batch_order(
