@@ -37,6 +37,7 @@ from desta.data.generate import (
     training_messages,
 )
 from desta.data.records import AudioRecord
+from desta.endpoints import EndpointUnavailableError
 from desta.errors import BackboneUnavailableError, DeSTAError
 
 
@@ -299,7 +300,8 @@ def fake_openai_server():
 def test_openai_backend_against_local_server(fake_openai_server):
     url, state = fake_openai_server
     state["flaky"] = 1
-    backend = OpenAIBackend(model_id="tiny", base_url=url, concurrency=4, timeout=0.5)
+    fast = RetryPolicy(max_attempts=2, initial_delay=0.01, jitter=0.0)
+    backend = OpenAIBackend(model_id="tiny", base_url=url, concurrency=4, timeout=0.5, retry=fast)
     try:
         batch = [[{"role": "user", "content": c}] for c in ("hello", "too long", "flaky", "slow")]
         params = [SamplingParams(max_new_tokens=16, seed=i) for i in range(4)]
@@ -307,36 +309,36 @@ def test_openai_backend_against_local_server(fake_openai_server):
         assert res[0] == BackendResult(
             text="echo: hello", finish_reason="stop", prompt_tokens=5, completion_tokens=2
         )
-        assert (
-            not res[1].ok
-            and not res[1].retryable
-            and res[1].error.startswith("HTTP 400")
-            and "maximum context length" in res[1].error
-        )
-        assert not res[2].ok and res[2].retryable and res[2].error.startswith("HTTP 503")
-        assert not res[3].ok and res[3].retryable and res[3].error.startswith("timeout")
+        # refused for this prompt only: permanent, with the server's own message
+        assert not res[1].ok and not res[1].retryable and res[1].attempts == 1
+        assert res[1].error == "HTTP 400: maximum context length is 8192 tokens"
+        # a 503 is retried inside the client (the flaky budget was 1): the second try answers
+        assert res[2].text == "echo: flaky" and res[2].attempts == 2
+        # a timeout on every try stays retryable for a later run
+        assert not res[3].ok and res[3].retryable and res[3].attempts == 2
+        assert res[3].error.startswith("timeout: no answer within 0.5 s")
         sent = [b for b in state["seen"] if b["messages"][-1]["content"] == "hello"][-1]
         assert (sent["model"], sent["max_tokens"], sent["seed"], sent["temperature"]) == ("tiny", 16, 0, 0.7)
-        # the retry layer turns the 503 into a success
+        # the pipeline's retry loop does not retry again what the client already retried
         results, attempts = generate_with_retries(
-            backend, batch[2:3], params[2:3], RetryPolicy(jitter=0.0), sleep=lambda s: None
+            backend, batch[3:], params[3:], RetryPolicy(jitter=0.0), sleep=lambda s: None
         )
-        assert results[0].text == "echo: flaky" or results[0].ok  # flaky budget already used up
-        assert (
-            backend.generate([[{"role": "user", "content": "x"}]], SamplingParams(max_new_tokens=2))[
-                0
-            ].finish_reason
-            == "length"
-        )
+        assert not results[0].ok and attempts == [2]
+        short = backend.generate([[{"role": "user", "content": "x"}]], SamplingParams(max_new_tokens=2))
+        assert short[0].finish_reason == "length"
     finally:
         backend.close()
 
 
-def test_openai_backend_connection_refused_is_transient():
-    backend = OpenAIBackend(model_id="m", base_url=f"http://127.0.0.1:{_free_port()}/v1", timeout=2.0)
+def test_openai_backend_connection_refused_aborts():
+    fast = RetryPolicy(max_attempts=3, initial_delay=0.01)
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    backend = OpenAIBackend(model_id="m", base_url=url, timeout=2.0, retry=fast)
     try:
-        res = backend.generate([[{"role": "user", "content": "x"}]], SamplingParams())
-        assert not res[0].ok and res[0].retryable and res[0].error.startswith("connection error")
+        with pytest.raises(EndpointUnavailableError, match="failed after 3 tries: connection error"):
+            backend.generate([[{"role": "user", "content": "x"}]], SamplingParams())
+        with pytest.raises(EndpointUnavailableError):
+            backend.check()
     finally:
         backend.close()
 
