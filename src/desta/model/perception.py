@@ -139,10 +139,18 @@ class WhisperTranscriber:
 
         if cache is None:
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        dec = self.whisper.model.decoder(
-            input_ids=ids, encoder_hidden_states=encoder_states, past_key_values=cache, use_cache=True
-        )
-        return self.whisper.proj_out(dec.last_hidden_state), dec.past_key_values
+        decoder = self.whisper.model.decoder
+        name = _cache_kwarg(type(decoder))
+        dec = decoder(input_ids=ids, encoder_hidden_states=encoder_states, use_cache=True, **{name: cache})
+        return self.whisper.proj_out(dec.last_hidden_state), getattr(dec, name)
+
+
+@functools.lru_cache(maxsize=8)
+def _cache_kwarg(decoder_cls: type) -> str:
+    """``cache`` (transformers >= 5.24) or ``past_key_values`` (older; deprecated since, with a warning)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(decoder_cls.forward).parameters else "past_key_values"
 
 
 @functools.lru_cache(maxsize=4)
