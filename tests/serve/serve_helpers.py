@@ -35,15 +35,20 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """uvicorn serving an app in a background thread on 127.0.0.1:<free port>."""
+    """uvicorn serving an app in a background thread on 127.0.0.1:<free port>, configured exactly as
+    ``desta serve`` configures it (timeouts, connection limit, header deadline) from the app's settings."""
 
     def __init__(self, app) -> None:
+        import dataclasses
+
         import uvicorn
+
+        from desta.serve.server import uvicorn_config
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
+        settings = dataclasses.replace(app.state.settings, host="127.0.0.1", port=self.port)
+        self.server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -11,7 +11,7 @@ from serve_helpers import free_port, wav_bytes
 
 from desta.errors import DeSTAError
 from desta.serve.fake import FakeEngine
-from desta.serve.web import AUDIO_LOCATOR, DEFAULT_SYSTEM, chat_turn
+from desta.serve.web import AUDIO_LOCATOR, chat_turn, system_placeholder
 
 
 def _options():
@@ -26,15 +26,27 @@ def test_chat_turn_with_audio_then_text(tmp_path):
     engine = FakeEngine()
     conv, answer = chat_turn(engine, [], str(clip), "What is said?", _options())
     assert answer == "echo: What is said? | audios=1 | seconds=0.50"
-    assert [m["role"] for m in conv] == ["system", "user", "assistant"]
-    assert conv[0]["content"] == DEFAULT_SYSTEM
-    assert conv[1]["content"] == f"{AUDIO_LOCATOR}\nWhat is said?"
-    assert conv[1]["audios"][0]["audio"].shape == (8000,)
+    # no system message: the model applies its own default system prompt
+    assert [m["role"] for m in conv] == ["user", "assistant"]
+    assert conv[0]["content"] == f"{AUDIO_LOCATOR}\nWhat is said?"
+    assert conv[0]["audios"][0]["audio"].shape == (8000,)
     conv2, answer2 = chat_turn(engine, conv, None, "And then?", _options())
     assert answer2 == "echo: And then? | audios=1 | seconds=0.50"  # the earlier clip stays in context
-    assert len(conv) == 3 and len(conv2) == 5  # input not modified
+    assert len(conv) == 2 and len(conv2) == 4  # input not modified
     conv3, _ = chat_turn(engine, [], str(clip), "", _options())
-    assert conv3[1]["content"] == AUDIO_LOCATOR
+    assert conv3[0]["content"] == AUDIO_LOCATOR
+    for blank in ("", "   ", None):
+        conv4, _ = chat_turn(engine, [], None, "hi", _options(), blank)
+        assert [m["role"] for m in conv4] == ["user", "assistant"]
+    conv5, _ = chat_turn(engine, [], None, "hi", _options(), "  Be brief. ")
+    assert conv5[0] == {"role": "system", "content": "Be brief."}
+
+
+def test_system_box_shows_the_models_default():
+    engine = FakeEngine()
+    assert "no default" in system_placeholder(engine)
+    engine.default_system_prompt = "Trained prompt."
+    assert system_placeholder(engine) == "(model default) Trained prompt."
 
 
 def test_chat_turn_refuses_empty_and_bad_audio(tmp_path):

@@ -1,125 +1,44 @@
 """The OpenAI-compatible HTTP layer: ``create_app(engine, settings) -> FastAPI``.
 
 Routes: ``POST /v1/chat/completions`` (JSON or ``stream: true`` server-sent events),
-``GET /v1/models`` and ``GET /health``. The app holds no model logic: it validates, converts OpenAI
-messages to desta conversations (``desta.serve.messages``), and hands them to a
+``GET /v1/models`` and ``GET /health``. The app holds no model logic: it reads the body under a
+deadline, parses it within limits (``desta.serve.parse``), converts OpenAI messages to desta
+conversations (``desta.serve.messages``), and hands them to a
 :class:`~desta.serve.engine.DynamicBatcher` over the engine. Every refusal is an OpenAI-style error
-body ``{"error": {"message", "type", "param", "code"}}`` with a 4xx status; nothing a client sends
-can stop the server.
+body ``{"error": {"message", "type", "param", "code"}}`` with a 4xx status; an unexpected failure is
+a 500 that names no path and keeps the connection open; nothing a client sends can stop the server.
+
+A request takes a queue slot only once its body has arrived, so slow uploads cannot crowd out other
+clients. A client that disconnects while its request waits or runs has its work cancelled (see
+:class:`~desta.serve.engine.DynamicBatcher`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from desta.errors import DeSTAError
-from desta.serve.engine import DynamicBatcher, Engine, StreamEnd
+from desta.serve.engine import DynamicBatcher, Engine
 from desta.serve.errors import QueueFullError, RequestError
 from desta.serve.messages import to_conversation
-from desta.serve.schemas import (
-    AssistantMessage,
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionRequest,
-    Choice,
-    ChunkChoice,
-    Delta,
-    ModelCard,
-    ModelList,
-    Usage,
-)
+from desta.serve.model_engine import as_engine
+from desta.serve.parse import build_options, check_prompt_length, parse_request, read_body
+from desta.serve.schemas import AssistantMessage, ChatCompletion, Choice, ModelCard, ModelList, Usage
 from desta.serve.settings import ServeSettings
+from desta.serve.sse import internal_error, sse_events
 
-_CONTENT_TYPES = "text, input_audio, audio_url"
-
-
-def build_options(request: ChatCompletionRequest, settings: ServeSettings) -> Any:
-    """Map OpenAI sampling fields to ``desta.GenerationOptions`` (no temperature or 0: greedy)."""
-    from desta.infer.options import GenerationOptions
-
-    max_tokens = request.max_completion_tokens or request.max_tokens or settings.default_max_tokens
-    if max_tokens > settings.max_new_tokens_limit:
-        raise RequestError(
-            f"max_tokens {max_tokens} is over this server's limit of {settings.max_new_tokens_limit}",
-            param="max_tokens",
-            code="max_tokens_too_large",
-        )
-    if request.n != 1:
-        raise RequestError("only n=1 is supported", param="n", code="unsupported_parameter")
-    stop = request.stop
-    stop = (stop,) if isinstance(stop, str) else tuple(stop or ())
-    if len(stop) > 4:
-        raise RequestError("at most 4 stop sequences are allowed", param="stop")
-    sample = request.temperature is not None and request.temperature > 0
-    return GenerationOptions(
-        max_new_tokens=max_tokens,
-        do_sample=sample,
-        temperature=request.temperature if sample else 1.0,
-        top_p=request.top_p if (sample and request.top_p is not None) else 1.0,
-        top_k=request.top_k or 0,
-        seed=request.seed,
-        stop=stop,
-    )
-
-
-def _clean_loc(loc: tuple) -> str:
-    """``messages.0.content.list[...].1.text`` -> ``messages.0.content.1.text`` (drop union branch names)."""
-    keep = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p in _BRANCH_NAMES))]
-    return ".".join(keep)
-
-
-_BRANCH_NAMES = frozenset({"str", "int", "float", "bool", "none", "list", "dict"})
-
-
-def _validation_message(err: ValidationError) -> RequestError:
-    errors = err.errors(include_url=False)
-    tagged = [e for e in errors if e["type"] in ("union_tag_invalid", "union_tag_not_found")]
-    first = tagged[0] if tagged else max(errors, key=lambda e: len(e["loc"]))
-    loc = _clean_loc(first["loc"])
-    if first["type"] == "union_tag_invalid":
-        tag = (first.get("ctx") or {}).get("tag")
-        return RequestError(
-            f"unknown content part type {tag!r} at {loc}; supported types: {_CONTENT_TYPES}",
-            code="unsupported_content_type",
-            param=loc,
-        )
-    if first["type"] == "union_tag_not_found":
-        return RequestError(
-            f"content part at {loc} has no 'type'", code="unsupported_content_type", param=loc
-        )
-    return RequestError(f"invalid request at {loc or 'body'}: {first['msg']}", param=loc or None)
-
-
-async def parse_request(request: Request) -> ChatCompletionRequest:
-    body = await request.body()
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RequestError(f"request body is not valid JSON ({err})", code="invalid_json") from None
-    if not isinstance(payload, dict):
-        raise RequestError("request body must be a JSON object", code="invalid_json")
-    try:  # JSON escapes can smuggle lone surrogates ("\ud800") that no UTF-8 text may hold
-        json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise RequestError(
-            "request body holds invalid Unicode (a lone surrogate escape)", code="invalid_json"
-        ) from None
-    try:
-        return ChatCompletionRequest.model_validate(payload)
-    except ValidationError as err:
-        raise _validation_message(err) from None
+CLIENT_CLOSED = 499  # nginx's status for "client closed the request"; no one reads it
 
 
 class _BodyLimit:
@@ -146,7 +65,8 @@ class _BodyLimit:
                     too_big = False
                 if too_big:
                     err = self._error()
-                    await JSONResponse(err.body(), status_code=err.status)(scope, receive, send)
+                    response = JSONResponse(err.body(), status_code=err.status, headers=_close_headers(err))
+                    await response(scope, receive, send)
                     return
         seen = 0
 
@@ -162,9 +82,42 @@ class _BodyLimit:
         await self.app(scope, limited, send)
 
 
+def _close_headers(err: RequestError) -> dict[str, str] | None:
+    """Headers of an error answer; a body that was not read to its end ends the connection."""
+    if isinstance(err, QueueFullError):
+        return {"Retry-After": "1"}
+    if err.status in (408, 413):
+        return {"Connection": "close"}
+    return None
+
+
+class _Stream(StreamingResponse):
+    """A streaming response that runs ``on_close`` however it ends, even if never iterated (a
+    client that left before the first event): the stream's queue slot and job are always released."""
+
+    def __init__(self, content: AsyncIterator[str], on_close: Callable[[], Awaitable[None]], **kw: Any):
+        super().__init__(content, **kw)
+        self._on_close = on_close
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with contextlib.suppress(RuntimeError):  # already closed or still running elsewhere
+                await self.body_iterator.aclose()
+            await self._on_close()
+
+
+async def _until_disconnect(receive: Callable[[], Awaitable[dict]]) -> None:
+    """Returns when the client has gone (after the body, the server's ``receive`` only reports that)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI:
     """Build the server around ``engine``; the batcher starts and stops with the app's lifespan."""
     settings = settings or ServeSettings()
+    engine = as_engine(engine)
     model_name = settings.served_model_name or engine.name
     known_names = {model_name, engine.name, *settings.extra_model_names}
     created = int(time.time())
@@ -175,7 +128,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         max_wait_s=settings.batch_max_wait_ms / 1000,
         max_queue=settings.max_queue,
     )
-    admitted = 0  # requests between parsing and their answer: bounded by max_queue
+    admitted = 0  # requests between their body's arrival and their answer: bounded by max_queue
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -188,12 +141,15 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     app = FastAPI(title="desta", summary="OpenAI-compatible DeSTA2.5 audio chat server", lifespan=lifespan)
     app.state.batcher = batcher
     app.state.settings = settings
+    app.state.engine = engine
     app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
+
+    def error_response(err: RequestError) -> JSONResponse:
+        return JSONResponse(err.body(), status_code=err.status, headers=_close_headers(err))
 
     @app.exception_handler(RequestError)
     async def _request_error(_: Request, err: RequestError) -> JSONResponse:
-        headers = {"Retry-After": "1"} if isinstance(err, QueueFullError) else None
-        return JSONResponse(err.body(), status_code=err.status, headers=headers)
+        return error_response(err)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
@@ -204,13 +160,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, err: Exception) -> JSONResponse:
-        error = RequestError(
-            f"internal error: {type(err).__name__}: {err}",
-            status=500,
-            code="internal_error",
-            type="server_error",
-        )
-        return JSONResponse(error.body(), status_code=500)
+        return error_response(internal_error(err))  # last resort: the route answers its own 500s
 
     def check_auth(request: Request) -> None:
         if settings.api_key is None:
@@ -238,27 +188,44 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
+        try:
+            return await answer(request)
+        except ClientDisconnect:
+            return Response(status_code=CLIENT_CLOSED)
+        except RequestError as err:
+            return error_response(err)
+        except DeSTAError as err:  # the model refused this input (e.g. unusable audio)
+            return error_response(RequestError(str(err), code="invalid_input"))
+        except Exception as err:  # noqa: BLE001 - answered here, so the keep-alive connection survives
+            return error_response(internal_error(err))
+
+    async def answer(request: Request) -> Any:
         nonlocal admitted
         check_auth(request)
+        body = await read_body(request, settings.body_timeout_s)
+        req = parse_request(body, settings)
+        if req.model is not None and req.model not in known_names:
+            raise RequestError(
+                f"model {req.model!r} is not served here; use {model_name!r} (see GET /v1/models)",
+                status=404,
+                code="model_not_found",
+                param="model",
+            )
+        options = build_options(req, settings)
+        await asyncio.to_thread(check_prompt_length, req, engine, settings)
         if admitted >= settings.max_queue:
             raise QueueFullError(settings.max_queue)
         admitted += 1
         batcher.incoming += 1  # the batcher may wait for this request while it is decoded
         incoming = True
         release = True
+        gone = asyncio.ensure_future(_until_disconnect(request.receive))
         try:
-            req = await parse_request(request)
-            if req.model is not None and req.model not in known_names:
-                raise RequestError(
-                    f"model {req.model!r} is not served here; use {model_name!r} (see GET /v1/models)",
-                    status=404,
-                    code="model_not_found",
-                    param="model",
-                )
-            options = build_options(req, settings)
             converted = await asyncio.to_thread(to_conversation, req.messages, settings)
             batcher.incoming -= 1
             incoming = False
+            if gone.done():
+                return Response(status_code=CLIENT_CLOSED)
             request_id = f"chatcmpl-{uuid.uuid4().hex}"
             if req.stream:
                 include_usage = bool(req.stream_options and req.stream_options.include_usage)
@@ -266,35 +233,37 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
                     converted.conversation, options, timeout=settings.request_timeout_s
                 )
                 release = False  # the stream releases its slot when it ends
+                gone.cancel()  # from here Starlette watches the connection and cancels the stream
 
-                async def events() -> AsyncIterator[str]:
+                async def closed() -> None:
                     nonlocal admitted
-                    try:
-                        async for line in _sse(items, request_id, model_name, include_usage):
-                            yield line
-                    finally:
-                        admitted -= 1
+                    await items.aclose()  # cancels the job, whether it is queued or running
+                    admitted -= 1
 
-                return StreamingResponse(
-                    events(),
+                return _Stream(
+                    sse_events(items, request_id, model_name, include_usage),
+                    on_close=closed,
                     media_type="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
                 )
+            work = asyncio.ensure_future(
+                batcher.generate(converted.conversation, options, timeout=settings.request_timeout_s)
+            )
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():  # the client left: its job is skipped or its call told to stop
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await work
+                return Response(status_code=CLIENT_CLOSED)
             try:
-                result = await batcher.generate(
-                    converted.conversation, options, timeout=settings.request_timeout_s
-                )
+                result = work.result()
             except asyncio.TimeoutError:
                 raise RequestError(
-                    f"the request took longer than {settings.request_timeout_s:.0f} s",
+                    f"the request took longer than {settings.request_timeout_s:g} s",
                     status=504,
                     code="timeout",
                     type="timeout_error",
                 ) from None
-            except DeSTAError as err:  # the model refused this input (e.g. unusable audio)
-                if isinstance(err, RequestError):
-                    raise
-                raise RequestError(str(err), code="invalid_input") from None
             return ChatCompletion(
                 id=request_id,
                 created=int(time.time()),
@@ -313,72 +282,10 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
                 ),
             ).model_dump()
         finally:
+            gone.cancel()
             if incoming:
                 batcher.incoming -= 1
             if release:
                 admitted -= 1
 
     return app
-
-
-def _event(obj: dict) -> str:
-    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
-
-
-async def _sse(
-    items: AsyncIterator[Any], request_id: str, model: str, include_usage: bool
-) -> AsyncIterator[str]:
-    """OpenAI chunk events: role first, one event per piece, a finish event, optional usage, [DONE]."""
-    created = int(time.time())
-
-    def chunk(
-        delta: Delta, finish: str | None = None, usage: Usage | None = None, choices: bool = True
-    ) -> str:
-        body = ChatCompletionChunk(
-            id=request_id,
-            created=created,
-            model=model,
-            choices=[ChunkChoice(delta=delta, finish_reason=finish)] if choices else [],
-            usage=usage,
-        )
-        data = body.model_dump(exclude_none=True)
-        if include_usage:
-            data.setdefault("usage", None)  # OpenAI sends "usage": null on every chunk but the last
-        return _event(data)
-
-    yield chunk(Delta(role="assistant", content=""))
-    try:
-        async for item in items:
-            if isinstance(item, StreamEnd):
-                yield chunk(Delta(), finish=item.finish_reason)
-                if include_usage:
-                    prompt = item.prompt_tokens or 0
-                    completion = (
-                        item.completion_tokens
-                        if item.completion_tokens is not None
-                        else item.completion_pieces
-                    )
-                    yield chunk(
-                        Delta(),
-                        usage=Usage(
-                            prompt_tokens=prompt,
-                            completion_tokens=completion,
-                            total_tokens=prompt + completion,
-                        ),
-                        choices=False,
-                    )
-            else:
-                yield chunk(Delta(content=item))
-    except asyncio.TimeoutError:
-        yield _event(
-            RequestError(
-                "the stream took too long and was cut", status=504, code="timeout", type="timeout_error"
-            ).body()
-        )
-    except Exception as err:  # noqa: BLE001 - the stream has started: report in-band
-        yield _event(
-            RequestError(
-                f"generation failed: {err}", status=500, code="generation_failed", type="server_error"
-            ).body()
-        )
-    yield "data: [DONE]\n\n"

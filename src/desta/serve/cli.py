@@ -25,6 +25,11 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         batch_max_wait_ms=args.batch_max_wait_ms,
         max_queue=args.max_queue,
         request_timeout_s=args.timeout,
+        max_prompt_tokens=args.max_prompt_tokens,
+        body_timeout_s=args.body_timeout,
+        header_timeout_s=args.header_timeout,
+        keep_alive_timeout_s=args.keep_alive_timeout,
+        max_connections=args.max_connections,
     )
 
 
@@ -66,26 +71,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--served-model-name", default=None, help="name to show in /v1/models (default: the model's)"
     )
-    p.add_argument("--max-batch-size", type=int, default=d.max_batch_size, help="requests per generate call")
-    p.add_argument(
-        "--batch-window-ms", type=float, default=d.batch_window_ms, help="wait for more requests (ms)"
-    )
-    p.add_argument(
-        "--batch-max-wait-ms",
-        type=float,
-        default=d.batch_max_wait_ms,
-        help="wait for requests being decoded (ms)",
-    )
-    p.add_argument("--max-queue", type=int, default=d.max_queue, help="waiting requests before answering 429")
-    p.add_argument(
-        "--max-body-mb", type=float, default=d.max_body_bytes / MiB, help="largest request body (MiB)"
-    )
-    p.add_argument(
-        "--max-audio-seconds", type=float, default=d.max_audio_seconds, help="audio per request (s)"
-    )
-    p.add_argument("--max-audios", type=int, default=d.max_audios_per_request, help="audio parts per request")
-    p.add_argument("--max-tokens-limit", type=int, default=d.max_new_tokens_limit, help="largest max_tokens")
-    p.add_argument("--timeout", type=float, default=d.request_timeout_s, help="per-request timeout (s)")
+    flags = [
+        ("--max-batch-size", int, d.max_batch_size, "requests per generate call"),
+        ("--batch-window-ms", float, d.batch_window_ms, "wait this long for more requests to batch (ms)"),
+        ("--batch-max-wait-ms", float, d.batch_max_wait_ms, "wait for requests still being decoded (ms)"),
+        ("--max-queue", int, d.max_queue, "requests waiting for the model before answering 429"),
+        ("--max-body-mb", float, d.max_body_bytes / MiB, "largest request body (MiB)"),
+        ("--max-audio-seconds", float, d.max_audio_seconds, "decoded audio per request (s)"),
+        ("--max-audios", int, d.max_audios_per_request, "audio parts per request"),
+        ("--max-tokens-limit", int, d.max_new_tokens_limit, "largest max_tokens a client may ask for"),
+        ("--max-prompt-tokens", int, d.max_prompt_tokens, "tokens of client text per request"),
+        ("--timeout", float, d.request_timeout_s, "per-request timeout, queueing included (s)"),
+        ("--body-timeout", float, d.body_timeout_s, "time for a request body to arrive (s; 408 beyond)"),
+        ("--header-timeout", float, d.header_timeout_s, "time for a connection to send its headers (s)"),
+        ("--keep-alive-timeout", float, d.keep_alive_timeout_s, "idle keep-alive connections close (s)"),
+        ("--max-connections", int, d.max_connections, "open connections before answering 503"),
+    ]
+    for flag, kind, default, text in flags:
+        p.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
     p.add_argument("--fake", action="store_true", help="serve a deterministic echo engine (protocol trials)")
     p.set_defaults(func=_serve)
 

@@ -7,12 +7,18 @@ one ``generate`` call. While requests that were admitted are still being parsed 
 (``incoming``), the batcher waits for them up to ``max_wait``, so that clients that resubmit together
 are served together. Streamed requests run one at a time on the same thread, so the model is never
 called concurrently. A full queue raises :class:`QueueFullError` (429) instead of growing memory.
+
+Cancellation: a job whose client left (or timed out) is skipped if it has not started; a running
+``generate`` call gets a ``cancel`` event that is set once every job of that call is cancelled, and a
+running stream gets its job's event, when the engine's methods take a ``cancel`` keyword (checked
+once, so engines with and without it both work).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -31,19 +37,35 @@ class Engine(Protocol):
     name: str
 
     def generate(self, conversations: list[list[dict]], options: GenerationOptions) -> list[GenerationResult]:
-        """One result per conversation, in order."""
+        """One result per conversation, in order.
+
+        Optional: a ``cancel: threading.Event | None`` keyword; once it is set the call may stop at
+        the next token (its results are discarded). ``count_tokens(text) -> int`` and
+        ``default_system_prompt`` are optional members too (prompt limits, the web demo).
+        """
         ...
 
     def stream(self, conversation: list[dict], options: GenerationOptions) -> Iterator[str]:
-        """Text pieces of one answer as they are produced."""
+        """Text pieces of one answer as they are produced; may ``return`` its ``GenerationResult``
+        (token counts for ``usage``). Optional ``cancel`` keyword as for ``generate``."""
         ...
 
 
 def load_engine(name: str | None = None, device: str = "cpu") -> Engine:
     """Load a desta model as a serving engine (``None``: the embedded desta-tiny default)."""
     import desta
+    from desta.serve.model_engine import ModelEngine
 
-    return desta.load_model(name=name, device=device)
+    return ModelEngine(desta.load_model(name=name, device=device))
+
+
+def accepts_cancel(fn: Any) -> bool:
+    """Whether ``fn`` takes a named ``cancel`` argument (a ``**kwargs`` catch-all does not count)."""
+    try:
+        param = inspect.signature(fn).parameters.get("cancel")
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
 
 
 @dataclass(frozen=True)
@@ -56,6 +78,21 @@ class StreamEnd:
     completion_tokens: int | None = None
 
 
+class _Call:
+    """The jobs of one running ``generate`` call and the event that stops it once all are cancelled."""
+
+    def __init__(self, jobs: list[_Job]) -> None:
+        self.jobs = jobs
+        self.cancel = threading.Event()
+        for job in jobs:
+            job.call = self
+        self.check()
+
+    def check(self) -> None:
+        if all(job.cancelled.is_set() for job in self.jobs):
+            self.cancel.set()
+
+
 @dataclass
 class _Job:
     conversation: list[dict]
@@ -63,6 +100,13 @@ class _Job:
     future: asyncio.Future
     stream: asyncio.Queue | None = None  # streamed jobs push pieces here
     cancelled: threading.Event = field(default_factory=threading.Event)
+    call: _Call | None = None  # set while the job's generate call runs
+
+    def cancel(self) -> None:
+        """The client is gone: skip the job, or stop its call once no job of the call is wanted."""
+        self.cancelled.set()
+        if self.call is not None:
+            self.call.check()
 
 
 _STREAM_DONE = object()
@@ -103,6 +147,10 @@ class DynamicBatcher:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.batches_run = 0
         self.largest_batch = 0
+        self.skipped_jobs = 0  # cancelled before they started
+        self.cancelled_calls = 0  # engine calls that were told to stop
+        self._generate_cancel = accepts_cancel(engine.generate)
+        self._stream_cancel = accepts_cancel(engine.stream)
 
     # lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -125,7 +173,7 @@ class DynamicBatcher:
         if self._queue is not None:
             while not self._queue.empty():
                 job = self._queue.get_nowait()
-                job.cancelled.set()
+                job.cancel()
                 if not job.future.done():
                     job.future.set_exception(RuntimeError("server is shutting down"))
         if self._executor is not None:
@@ -152,7 +200,7 @@ class DynamicBatcher:
         try:
             return await asyncio.wait_for(asyncio.shield(job.future), timeout)
         except BaseException:
-            job.cancelled.set()  # skipped if not started yet
+            job.cancel()  # skipped if not started yet, stopped if its whole call is abandoned
             job.future.cancel()  # a late result is dropped
             raise
 
@@ -181,7 +229,7 @@ class DynamicBatcher:
                     raise item
                 yield item
         finally:
-            job.cancelled.set()  # the worker stops pulling pieces (client gone, timeout or done)
+            job.cancel()  # the worker stops pulling pieces (client gone, timeout or done)
 
     # worker ----------------------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -192,6 +240,7 @@ class DynamicBatcher:
             job = pending or await queue.get()
             pending = None
             if job.cancelled.is_set():
+                self.skipped_jobs += 1
                 continue
             if job.stream is not None:
                 await loop.run_in_executor(self._executor, self._run_stream, job, loop)
@@ -215,6 +264,7 @@ class DynamicBatcher:
                     except asyncio.TimeoutError:
                         continue
                 if nxt.cancelled.is_set():
+                    self.skipped_jobs += 1
                     continue
                 if nxt.stream is not None:
                     pending = nxt
@@ -228,15 +278,21 @@ class DynamicBatcher:
         for job in batch:  # one generate call per distinct options value
             groups.setdefault(job.options, []).append(job)
         for options, jobs in groups.items():
-            jobs = [j for j in jobs if not j.cancelled.is_set()]
+            wanted = [j for j in jobs if not j.cancelled.is_set()]
+            self.skipped_jobs += len(jobs) - len(wanted)
+            jobs = wanted
             if not jobs:
                 continue
             self.batches_run += 1
             self.largest_batch = max(self.largest_batch, len(jobs))
+            call = _Call(jobs)
             try:
                 results = await loop.run_in_executor(
-                    self._executor, self.engine.generate, [j.conversation for j in jobs], options
+                    self._executor, self._generate, [j.conversation for j in jobs], options, call.cancel
                 )
+                if call.cancel.is_set():  # every client left: whatever came back is for no one
+                    self.cancelled_calls += 1
+                    continue
                 if len(results) != len(jobs):
                     raise RuntimeError(
                         f"engine returned {len(results)} results for {len(jobs)} conversations"
@@ -246,16 +302,26 @@ class DynamicBatcher:
                     _settle(jobs[0].future, exc=err)
                     continue
                 for job in jobs:  # retry one by one so one bad conversation fails only itself
+                    if job.cancelled.is_set():
+                        continue
                     try:
                         (result,) = await loop.run_in_executor(
-                            self._executor, self.engine.generate, [job.conversation], options
+                            self._executor, self._generate, [job.conversation], options, job.cancelled
                         )
                         _settle(job.future, result=result)
                     except Exception as single_err:  # noqa: BLE001
                         _settle(job.future, exc=single_err)
                 continue
+            finally:
+                for job in jobs:
+                    job.call = None
             for job, result in zip(jobs, results):
                 _settle(job.future, result=result)
+
+    def _generate(self, conversations: list[list[dict]], options: Any, cancel: threading.Event) -> Any:
+        if self._generate_cancel:
+            return self.engine.generate(conversations, options, cancel=cancel)
+        return self.engine.generate(conversations, options)
 
     def _run_stream(self, job: _Job, loop: asyncio.AbstractEventLoop) -> None:
         """Runs on the engine thread; hands pieces to the event loop as they come."""
@@ -265,11 +331,15 @@ class DynamicBatcher:
 
         pieces = 0
         try:
-            iterator = self.engine.stream(job.conversation, job.options)
+            if self._stream_cancel:
+                iterator = self.engine.stream(job.conversation, job.options, cancel=job.cancelled)
+            else:
+                iterator = self.engine.stream(job.conversation, job.options)
             result = None
             try:
                 while True:
                     if job.cancelled.is_set():
+                        self.cancelled_calls += 1
                         break
                     piece = next(iterator)
                     pieces += 1

@@ -2,7 +2,9 @@
 
 It answers with a summary of the conversation (``"echo: <last user text> | audios=N"``), takes a
 configurable time per call and per conversation (so batching measurably pays off, as with a real
-model on a batched forward pass), and counts calls. It satisfies :class:`desta.serve.engine.Engine`.
+model on a batched forward pass), and counts calls and busy time. Like ``DeSTAModel`` it takes a
+``cancel`` event and stops early once it is set (``cancelled`` counts those calls), so tests can see
+that abandoned work really stops. It satisfies :class:`desta.serve.engine.Engine`.
 """
 
 from __future__ import annotations
@@ -54,7 +56,32 @@ class FakeEngine:
         self.delay_per_piece_s = delay_per_piece_s
         self.fail_on = fail_on
         self.calls: list[int] = []  # batch size of every generate call
+        self.streams = 0  # stream calls started
+        self.pieces = 0  # stream pieces produced
+        self.cancelled = 0  # calls that stopped early because their cancel event was set
+        self.busy_s = 0.0  # time spent inside generate/stream
+        self.default_system_prompt: str | None = None
         self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        """The fake tokenizer: one token per whitespace-separated word."""
+        return len(text.split())
+
+    def _busy(self, seconds: float) -> None:
+        with self._lock:
+            self.busy_s += seconds
+
+    def _wait(self, seconds: float, cancel: threading.Event | None) -> bool:
+        """Sleep ``seconds`` (model work); True if ``cancel`` was set first (then stop early)."""
+        if seconds <= 0:
+            return cancel is not None and cancel.is_set()
+        start = time.monotonic()
+        stopped = cancel.wait(seconds) if cancel is not None else (time.sleep(seconds) or False)
+        self._busy(time.monotonic() - start)
+        if stopped:
+            with self._lock:
+                self.cancelled += 1
+        return stopped
 
     def _answer(self, conversation: list[dict], options: Any) -> GenerationResult:
         if self.fail_on and any(self.fail_on in (m.get("content") or "") for m in conversation):
@@ -73,17 +100,26 @@ class FakeEngine:
             completion_tokens=len(out),
         )
 
-    def generate(self, conversations: list[list[dict]], options: Any) -> list[GenerationResult]:
+    def generate(
+        self, conversations: list[list[dict]], options: Any, cancel: threading.Event | None = None
+    ) -> list[GenerationResult]:
         with self._lock:
             self.calls.append(len(conversations))
-        time.sleep(self.delay_per_call_s + self.delay_per_item_s * len(conversations))
+        self._wait(self.delay_per_call_s + self.delay_per_item_s * len(conversations), cancel)
         return [self._answer(c, options) for c in conversations]
 
-    def stream(self, conversation: list[dict], options: Any) -> Iterator[str]:
+    def stream(
+        self, conversation: list[dict], options: Any, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        with self._lock:
+            self.streams += 1
         result = self._answer(conversation, options)
-        time.sleep(self.delay_per_call_s)
+        if self._wait(self.delay_per_call_s, cancel):
+            return result
         for i, word in enumerate(result.text.split(" ")):
-            if self.delay_per_piece_s:
-                time.sleep(self.delay_per_piece_s)
+            if self._wait(self.delay_per_piece_s, cancel):
+                return result
+            with self._lock:
+                self.pieces += 1
             yield word if i == 0 else " " + word
         return result

@@ -90,19 +90,32 @@ def _local_path(url: str, settings: ServeSettings, param: str) -> Path:
         raise RequestError("audio path contains a NUL byte", code="invalid_audio_url", param=param)
     folder = settings.allowed_audio_dir
     candidate = Path(raw) if os.path.isabs(raw) else folder / raw
-    resolved = candidate.resolve()  # follows symlinks, so a link pointing outside is refused too
-    if not resolved.is_relative_to(folder):
+    try:
+        resolved = candidate.resolve()  # follows symlinks, so a link pointing outside is refused too
+        inside = resolved.is_relative_to(folder)
+        exists = inside and resolved.is_file()
+    except (OSError, RuntimeError) as err:  # name too long, symlink loop: the message names no folder
+        raise _unusable_path(raw, err, param) from None
+    if not inside:
         raise RequestError(
             f"audio path {raw!r} is outside the allowed audio folder",
             status=403,
             code="path_not_allowed",
             param=param,
         )
-    if not resolved.is_file():
+    if not exists:
         raise RequestError(
             f"audio file {raw!r} does not exist in the allowed folder", code="file_not_found", param=param
         )
     return resolved
+
+
+def _unusable_path(raw: str, err: BaseException, param: str) -> RequestError:
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else "it is a symlink loop"
+    shown = raw if len(raw) <= 80 else raw[:77] + "..."
+    return RequestError(
+        f"audio path {shown!r} cannot be used: {reason}", code="invalid_audio_url", param=param
+    )
 
 
 def _decode(data: bytes, name: str, max_seconds: float, param: str) -> np.ndarray:
@@ -117,6 +130,12 @@ def _decode(data: bytes, name: str, max_seconds: float, param: str) -> np.ndarra
     except AudioError as err:
         code = "audio_too_long" if "over the cap" in str(err) else "invalid_audio"
         raise RequestError(f"could not use audio: {err}", code=code, param=param) from None
+    except Exception as err:  # noqa: BLE001 - a decoder failing on hostile bytes is the input's fault
+        raise RequestError(
+            f"could not decode audio ({type(err).__name__}); send a valid audio file",
+            code="invalid_audio",
+            param=param,
+        ) from None
 
 
 def _load_part(
@@ -143,11 +162,15 @@ def _load_part(
             param=f"{param}.audio_url.url",
         )
     path = _local_path(url, settings, f"{param}.audio_url.url")
-    if path.stat().st_size > settings.max_body_bytes:
-        raise RequestError(
-            f"audio file {path.name} is larger than the body limit", code="audio_too_long", param=param
-        )
-    return _decode(path.read_bytes(), path.name, max_seconds, param)
+    try:
+        if path.stat().st_size > settings.max_body_bytes:
+            raise RequestError(
+                f"audio file {path.name} is larger than the body limit", code="audio_too_long", param=param
+            )
+        data = path.read_bytes()
+    except OSError as err:  # e.g. permission denied
+        raise _unusable_path(url, err, f"{param}.audio_url.url") from None
+    return _decode(data, path.name, max_seconds, param)
 
 
 def to_conversation(messages: list[ChatMessage], settings: ServeSettings) -> ConvertedRequest:

@@ -66,8 +66,9 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    top_k: int | None = Field(default=None, ge=0)
-    seed: int | None = None
+    top_k: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    """torch seeds are 64-bit; the signed range keeps every backend (and numpy) able to take it."""
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1)
     stream: bool = False

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from desta.serve.engine import Engine, load_engine
 from desta.serve.settings import ServeSettings
+
+HEADER_BYTES_LIMIT = 16 * 1024
+"""Largest request line + headers (h11's ``max_incomplete_event_size``); beyond it uvicorn answers 400."""
 
 
 def make_engine(model: str | None = None, *, device: str = "cpu", fake: bool = False) -> Engine:
@@ -15,6 +19,31 @@ def make_engine(model: str | None = None, *, device: str = "cpu", fake: bool = F
 
         return FakeEngine()
     return load_engine(model, device=device)
+
+
+def uvicorn_config(app: Any, settings: ServeSettings, log_level: str = "info") -> Any:
+    """The ``uvicorn.Config`` of ``desta serve``: connection limits and per-connection timeouts.
+
+    Idle keep-alive connections close after ``keep_alive_timeout_s``, connections that do not send
+    their headers in ``header_timeout_s`` are closed, and beyond ``max_connections`` open connections
+    uvicorn answers 503 before reading any body (a hard memory bound).
+    """
+    import uvicorn
+
+    from desta.serve.protocol import header_deadline_protocol
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        lifespan="on",
+        http=header_deadline_protocol(settings.header_timeout_s),
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        limit_concurrency=settings.max_connections,
+        h11_max_incomplete_event_size=HEADER_BYTES_LIMIT,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def run_server(engine: Engine, settings: ServeSettings) -> None:
@@ -30,13 +59,4 @@ def run_server(engine: Engine, settings: ServeSettings) -> None:
         f"(auth {'on' if settings.api_key else 'off'}; Ctrl-C stops)",
         file=sys.stderr,
     )
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        timeout_keep_alive=5,
-        # connections beyond this get 503 from uvicorn before any body is read: a hard memory bound
-        limit_concurrency=settings.max_queue * 2 + 32,
-        timeout_graceful_shutdown=10,
-    )
+    uvicorn.Server(uvicorn_config(app, settings)).run()

@@ -47,6 +47,26 @@ class ServeSettings:
     """A request that waits or runs longer than this is answered 504 (streams are cut)."""
     max_message_count: int = 256
     """Most messages in one conversation."""
+    max_prompt_tokens: int = 2048
+    """Most tokens of client text (all messages, audio not counted) in one request (400 beyond)."""
+    max_stop_sequences: int = 4
+    """Most ``stop`` strings in one request (400 beyond)."""
+    max_stop_chars: int = 128
+    """Longest ``stop`` string (400 beyond): stop matching costs memory that grows with its length."""
+    max_json_depth: int = 32
+    """Deepest nesting of arrays and objects in a request body (400 beyond; requests need about 6)."""
+    max_number_chars: int = 32
+    """Longest number literal in a request body (400 beyond): no 5,000-digit integers."""
+    body_timeout_s: float = 30.0
+    """A request body that has not fully arrived this long after its headers is answered 408, so a
+    slow or stalled upload holds no queue slot and no connection for long."""
+    header_timeout_s: float = 10.0
+    """A connection that has not sent complete request headers this long after it opened (or after
+    its previous response) is closed: half-open and slowloris connections cannot pile up."""
+    keep_alive_timeout_s: float = 5.0
+    """An idle keep-alive connection is closed after this long."""
+    max_connections: int = 1024
+    """Open connections beyond this are answered 503 by uvicorn before any body is read."""
     extra_model_names: tuple[str, ...] = field(default_factory=tuple)
     """Other names that requests may use in ``model`` (aliases)."""
 
@@ -59,6 +79,20 @@ class ServeSettings:
             raise ConfigError(f"batch_window_ms must be >= 0, got {self.batch_window_ms}")
         if self.max_body_bytes < 1024:
             raise ConfigError(f"max_body_bytes must be >= 1024, got {self.max_body_bytes}")
+        for name in (
+            "max_prompt_tokens",
+            "max_stop_chars",
+            "max_json_depth",
+            "max_number_chars",
+            "max_connections",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_stop_sequences < 0:
+            raise ConfigError(f"max_stop_sequences must be >= 0, got {self.max_stop_sequences}")
+        for name in ("body_timeout_s", "header_timeout_s", "keep_alive_timeout_s", "request_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
         if self.default_max_tokens > self.max_new_tokens_limit:
             raise ConfigError(
                 f"default_max_tokens ({self.default_max_tokens}) exceeds max_new_tokens_limit "

@@ -2,6 +2,8 @@
 
 The page calls the same :class:`~desta.serve.engine.Engine` as the server; ``chat_turn`` holds the
 only logic (append the user turn, generate, append the answer) and is tested without a browser.
+The system prompt box starts empty: the model then uses its own default system prompt (the one it
+was trained with, shown as the box's placeholder); text typed there replaces it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ from typing import Any
 
 from desta.errors import DeSTAError
 from desta.serve.engine import Engine
+from desta.serve.model_engine import as_engine
 
 AUDIO_LOCATOR = "<|AUDIO|>"
-DEFAULT_SYSTEM = "Focus on the audio clips and instructions."
 TITLE = "DeSTA2.5-Audio demo"
+
+
+def system_placeholder(engine: Engine) -> str:
+    """What the empty system box stands for: the engine's own default system prompt."""
+    default = getattr(engine, "default_system_prompt", None)
+    return f"(model default) {default}" if default else "(none: the model has no default system prompt)"
 
 
 def chat_turn(
@@ -23,11 +31,13 @@ def chat_turn(
     audio_path: str | None,
     prompt: str,
     options: Any,
-    system: str = DEFAULT_SYSTEM,
+    system: str | None = None,
 ) -> tuple[list[dict], str]:
     """Add one user turn (optional audio + text), generate, and return (conversation, answer).
 
-    The input ``conversation`` is not modified. Audio becomes ``<|AUDIO|>`` before the prompt.
+    The input ``conversation`` is not modified. Audio becomes ``<|AUDIO|>`` before the prompt. A
+    non-empty ``system`` starts a new conversation with that system message; otherwise none is added
+    and the model applies its own default system prompt.
     """
     from desta.audio import load_audio
 
@@ -35,7 +45,7 @@ def chat_turn(
     if not audio_path and not prompt:
         raise DeSTAError("record or upload audio, or type a message, before sending")
     conversation = list(conversation)
-    if not conversation and system.strip():
+    if not conversation and system and system.strip():
         conversation.append({"role": "system", "content": system.strip()})
     message: dict = {"role": "user", "content": prompt}
     if audio_path:
@@ -55,6 +65,7 @@ def build_demo(engine: Engine, options: Any = None):
     """The Gradio Blocks page (not launched)."""
     import gradio as gr
 
+    engine = as_engine(engine)
     if options is None:
         from desta.infer.options import GenerationOptions
 
@@ -84,7 +95,12 @@ def build_demo(engine: Engine, options: Any = None):
                 prompt = gr.Textbox(
                     label="Message", placeholder="What is said in the audio?", lines=2, elem_id="desta-prompt"
                 )
-                system = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM, lines=1)
+                system = gr.Textbox(
+                    label="System prompt (empty: the model's default)",
+                    value="",
+                    placeholder=system_placeholder(engine),
+                    lines=1,
+                )
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="desta-send")
                     clear = gr.Button("Clear", elem_id="desta-clear")
