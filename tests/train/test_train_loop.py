@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from train_helpers import overrides, save_backbones, write_corpus
 
-from desta.train import train as train_module
+from desta.train import loop as loop_module
 from desta.train.config import load_config
 from desta.train.train import cosine_with_warmup, train
 
@@ -88,32 +88,59 @@ def test_only_the_connector_changes_and_the_loss_falls(backbones, corpus, tmp_pa
     assert len(changed) == len(after.adapter_state_dict())  # every connector tensor was trained
 
 
-def test_resume_reproduces_the_uninterrupted_run(backbones, corpus, tmp_path, monkeypatch):
-    kw = dict(optim__epochs=3, run__save_every=5)
-    straight = run(backbones, corpus, tmp_path / "straight", **kw)["losses"]
-    assert len(straight) == 12
+def stop_after_saving(monkeypatch, at_step: int) -> None:
+    """Make the run stop (as a preemption would) right after its checkpoint of ``at_step``."""
+    real_save = loop_module.save_checkpoint
 
-    real_save = train_module.save_checkpoint
-
-    def save_then_die(out, model, optimizer, step, *args):
-        adapter = real_save(out, model, optimizer, step, *args)
-        if step == 5:
+    def save_then_stop(out, model, optimizer, position, *args):
+        adapter = real_save(out, model, optimizer, position, *args)
+        if position.step == at_step:
             raise KeyboardInterrupt("simulated preemption")
         return adapter
 
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(loop_module, "save_checkpoint", save_then_stop)
+
+
+# the recipe's Q-Former dropout (0.1) and LoRA with its dropout (0.1): masks must be the same after a
+# resume. Step 4 is the last step of the first epoch (4 steps per epoch), step 5 one inside the second.
+RESUME_CASES = {
+    "qformer-dropout-mid-epoch": (5, dict(model__qformer_dropout=0.1)),
+    "qformer-dropout-epoch-end": (4, dict(model__qformer_dropout=0.1)),
+    "lora-dropout-mid-epoch": (
+        6,
+        dict(model__qformer_dropout=0.1, model__use_lora=True, model__lora_dropout=0.1),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RESUME_CASES), ids=list(RESUME_CASES))
+def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(backbones, corpus, tmp_path, monkeypatch, case):
+    at, extra = RESUME_CASES[case]
+    kw = dict(optim__epochs=3, run__save_every=1, **extra)
+    straight = run(backbones, corpus, tmp_path / "straight", **kw)["losses"]
+    assert len(straight) == 12
+
+    stop_after_saving(monkeypatch, at)
     with pytest.raises(KeyboardInterrupt):
         run(backbones, corpus, tmp_path / "cut", **kw)
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    monkeypatch.undo()
     resumed = run(backbones, corpus, tmp_path / "cut", **kw)
-    assert resumed["steps"] == 12 and len(resumed["losses"]) == 7
-    torch.testing.assert_close(
-        torch.tensor(resumed["losses"]), torch.tensor(straight[5:]), rtol=1e-5, atol=1e-6
-    )
+    assert resumed["steps"] == 12
+    assert resumed["losses"] == straight[at:]  # exact floats: the same dropout masks, the same order
     a = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
     b = load_file(str(tmp_path / "cut" / "model" / "model.safetensors"))
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 13))  # each step logged once
+
+
+def test_dropout_is_really_on_in_the_resume_cases(backbones, corpus, tmp_path):
+    """Guards the test above: with dropout off the losses differ, so the masks were really drawn."""
+    kw = dict(optim__max_steps=2)
+    plain = run(backbones, corpus, tmp_path / "a", **kw)["losses"]
+    dropped = run(backbones, corpus, tmp_path / "b", model__qformer_dropout=0.1, **kw)["losses"]
+    assert plain[0] != dropped[0]
 
 
 def test_missing_and_broken_audio_are_skipped_and_counted(backbones, corpus, tmp_path):
