@@ -43,11 +43,8 @@ def run_ask(args: argparse.Namespace) -> int:
     for a in audios:  # fail on a bad file before spending time loading the model
         load_audio(a)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    from transformers.utils import logging as hf_logging
-
     from desta.model.precision import resolve_dtype
 
-    hf_logging.disable_progress_bar()  # sub-second weight-loading bars would bury a one-line answer
     model = desta.load_model(args.model, device=args.device, llm_dtype=resolve_dtype(args.precision, args.device))
     if model.config.untrained:
         print("[untrained adapter: answers come from random connector weights]", file=sys.stderr)

@@ -124,7 +124,8 @@ class DeSTAConfig:
         where = f"{source}: " if source is not None else ""
         if not isinstance(d, dict):
             raise ConfigError(f"{where}a DeSTA config must be a JSON object, got {type(d).__name__}")
-        d = {k: v for k, v in d.items() if k != "model_type"}
+        # keys of the Hugging Face folder convention (desta.model.hub), not DeSTAConfig fields
+        d = {k: v for k, v in d.items() if k not in ("model_type", "architectures", "transformers_version")}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

@@ -158,6 +158,26 @@ class DeSTAModel(nn.Module):
         n = keep.sum()
         return {"loss": loss / n.clamp(min=1), "loss_sum": loss, "n_tokens": n}
 
+    # ------------------------------------------------------------------ Hugging Face conventions
+    @classmethod
+    def from_pretrained(cls, name, *args: Any, **kwargs: Any) -> DeSTAModel:
+        """Load a folder, hub id or packaged name (:func:`desta.model.load.load_model`)."""
+        from desta.model.hub import from_pretrained
+
+        return from_pretrained(name, *args, **kwargs)
+
+    def save_pretrained(self, out_dir, **kwargs: Any):
+        """Write config, adapter, tokenizer, generation and preprocessor configs and a card (:mod:`desta.model.hub`)."""
+        from desta.model.hub import save_pretrained
+
+        return save_pretrained(self, out_dir, **kwargs)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload :meth:`save_pretrained`'s folder as ``repo_id``."""
+        from desta.model.hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
     # ------------------------------------------------------------------ inference (thin conveniences)
     @property
     def generator(self):

@@ -8,6 +8,7 @@ DeSTA2.5 release (``model_type: desta25``) goes through :mod:`desta.model.conver
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from importlib import resources
@@ -17,7 +18,7 @@ import torch
 
 from desta.errors import CheckpointError, ConfigError
 from desta.model.backbones import load_llm, load_whisper
-from desta.model.config import DeSTAConfig
+from desta.model.config import DeSTAConfig, read_config_json, read_weights
 from desta.model.convert import config_from_official, is_official_config, load_adapter_strict
 from desta.model.desta import DeSTAModel
 
@@ -56,6 +57,9 @@ def build_model(
     config: DeSTAConfig, device: str | torch.device = "cpu", llm_dtype: torch.dtype | None = None, seed: int | None = 0
 ) -> DeSTAModel:
     """Load both backbones and attach a freshly initialised connector (marked ``untrained``)."""
+    from desta.model.hub import register_auto_classes
+
+    register_auto_classes()  # transformers is loaded now anyway: let AutoConfig/AutoModel know desta folders
     device = torch.device(device)
     if llm_dtype is None:
         llm_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -72,16 +76,21 @@ def build_model(
 
 
 def _read_adapter_dir(path: Path) -> tuple[DeSTAConfig, dict[str, torch.Tensor]]:
-    from safetensors.torch import load_file
-
     cfg_path, weights = path / CONFIG_FILE, path / ADAPTER_FILE
     if not cfg_path.exists():
         raise ConfigError(f"{path}: no {CONFIG_FILE}; is this a DeSTA model folder?")
     if not weights.exists():
         raise CheckpointError(f"{path}: no {ADAPTER_FILE} next to {CONFIG_FILE}")
-    raw = json.loads(cfg_path.read_text())
-    config = config_from_official(raw) if is_official_config(raw) else DeSTAConfig.from_dict(raw)
-    return config, load_file(str(weights))
+    raw = read_config_json(cfg_path)
+    config = config_from_official(raw) if is_official_config(raw) else DeSTAConfig.from_dict(raw, source=cfg_path)
+    return config, read_weights(weights)
+
+
+def looks_local(name: str) -> bool:
+    """True for names that are paths, not hub ids (``org/name``): absolute, ``./``, ``~``, 2+ slashes."""
+    if name.startswith(("/", ".", "~")) or "\\" in name or name.endswith("/") or name.count("/") > 1:
+        return True
+    return os.path.exists(name) or (Path(name).parent != Path(".") and Path(name).parent.is_dir())
 
 
 def _download(repo_id: str) -> Path:
@@ -101,21 +110,45 @@ def load_model(
     device: str | torch.device = "cpu",
     llm_dtype: torch.dtype | None = None,
     merge_lora: bool = True,
+    verbose: bool = False,
     **config_overrides,
 ) -> DeSTAModel:
     """Load a DeSTA model by name, folder or hub id (``None``: the embedded desta-tiny).
 
     ``config_overrides`` replace config fields before building (e.g. ``pad_audio_to_30s=False``).
     A LoRA adapter is merged into the LLM weights for inference unless ``merge_lora=False`` (to train
-    it further; ``desta.model.lora.unmerge_lora`` also undoes it).
+    it further; ``desta.model.lora.unmerge_lora`` also undoes it). ``verbose`` shows transformers'
+    weight-loading progress bars (off: loading is quiet).
     """
+    with _progress_bars(verbose):
+        return _load_model(name, device, llm_dtype, merge_lora, config_overrides)
+
+
+@contextlib.contextmanager
+def _progress_bars(enabled: bool):
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
+
+
+def _load_model(name, device, llm_dtype, merge_lora: bool, config_overrides: dict) -> DeSTAModel:
     name = DEFAULT_MODEL if name is None else name
     if str(name) == "untrained":  # desta-tiny's architecture with a random adapter (for trying things out)
         return build_model(TINY_CONFIG.replace(**config_overrides), device=device, llm_dtype=llm_dtype)
     path = Path(name)
     if not path.is_dir():
         packaged = packaged_model_dir(str(name))
-        path = packaged if packaged.is_dir() else _download(str(name))
+        if packaged.is_dir():
+            path = packaged
+        elif looks_local(str(name)):
+            raise CheckpointError(f"no such folder: {name} (a model folder holds config.json + {ADAPTER_FILE})")
+        else:
+            path = _download(str(name))
     config, state = _read_adapter_dir(path)
     if config_overrides:
         config = config.replace(**config_overrides)
@@ -144,7 +177,8 @@ def save_model(
     save_file(state, str(tmp), metadata=ADAPTER_METADATA)
     os.replace(tmp, out / ADAPTER_FILE)
     tmp_cfg = out / (CONFIG_FILE + ".tmp")
-    model.config.save(tmp_cfg)
+    config = {"architectures": ["DeSTAModel"], **model.config.to_dict()}
+    tmp_cfg.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     os.replace(tmp_cfg, out / CONFIG_FILE)
     return out
 

@@ -1,0 +1,72 @@
+"""Hugging Face conventions: save_pretrained folders, from_pretrained / AutoModel, clear path errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from desta.errors import CheckpointError
+from desta.model.desta import DeSTAModel
+from helpers import sine, smollm2_tokenizer, tiny_config, tiny_llm, tiny_whisper
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A tiny model whose backbones live in local folders, so the saved folder reloads by itself."""
+    root = tmp_path_factory.mktemp("hub")
+    whisper, llm, tok = tiny_whisper(seed=0), tiny_llm(seed=1), smollm2_tokenizer()
+    whisper.save_pretrained(root / "whisper")
+    llm.save_pretrained(root / "llm")
+    tok.save_pretrained(root / "llm")
+    config = tiny_config(encoder_model_id=str(root / "whisper"), llm_model_id=str(root / "llm"), name="mine")
+    torch.manual_seed(2)
+    model = DeSTAModel(config, whisper, llm, tok).eval()
+    with torch.no_grad():  # weights that differ from any fresh initialisation
+        for p in model.connector.parameters():
+            p.add_(0.01)
+    out = model.save_pretrained(root / "model")
+    return model, out
+
+
+def test_saved_folder_has_the_hf_files(saved):
+    _, out = saved
+    names = {p.name for p in out.iterdir()}
+    for needed in ("config.json", "model.safetensors", "generation_config.json", "preprocessor_config.json",
+                   "tokenizer_config.json", "README.md"):  # fmt: skip
+        assert needed in names, (needed, sorted(names))
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["DeSTAModel"] and config["model_type"] == "desta"
+    assert config["name"] == "mine"
+    assert "chat_template" in (out / "tokenizer_config.json").read_text() or (out / "chat_template.jinja").exists()
+    assert "# mine" in (out / "README.md").read_text()
+
+
+def test_from_pretrained_and_automodel_give_the_same_model(saved):
+    from transformers import AutoConfig, AutoModel
+
+    model, out = saved
+    again = DeSTAModel.from_pretrained(out)
+    for k, v in model.adapter_state_dict().items():
+        assert torch.equal(again.adapter_state_dict()[k], v), k
+    assert AutoConfig.from_pretrained(out).model_type == "desta"
+    auto = AutoModel.from_pretrained(out)
+    assert isinstance(auto, DeSTAModel)
+    conv = [{"role": "user", "content": "<|AUDIO|> Hi", "audios": [{"audio": sine(0.5), "text": "hi"}]}]
+    assert auto.generate(conv, max_new_tokens=4)[0].token_ids == model.generate(conv, max_new_tokens=4)[0].token_ids
+
+
+@pytest.mark.parametrize("name", ["./no/such/model", "/tmp/definitely-not-here-desta", "runs/x/model"])
+def test_a_missing_local_folder_is_not_a_hub_error(name):
+    import desta
+
+    with pytest.raises(CheckpointError, match="no such folder"):
+        desta.load_model(name)
+
+
+def test_public_api_is_listed():
+    import desta
+
+    for name in ("load_model", "DeSTAModel", "GenerationOptions", "Generator", "conversation", "example_clip"):
+        assert name in dir(desta) and getattr(desta, name) is not None
