@@ -205,9 +205,16 @@ def test_text_only_reference_run_uses_the_seed_transcript(tmp_path):
             True,
         ),
         (
-            "A. B. C.",
+            "One. Two! Three?",
             ["length_constraints:number_sentences"],
             [{"num_sentences": 3, "relation": "at least"}],
+            True,
+            True,
+        ),
+        (  # punkt reads "B. C." as one sentence (initials): two sentences, not three
+            "A. B. C.",
+            ["length_constraints:number_sentences"],
+            [{"num_sentences": 3, "relation": "less than"}],
             True,
             True,
         ),

