@@ -63,3 +63,39 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+
+
+def request_bytes(body: bytes, path: str = "/v1/chat/completions", length: int | None = None) -> bytes:
+    """A raw HTTP/1.1 POST (keep-alive); ``length`` overrides Content-Length (to send less than it says)."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body) if length is None else length}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one response read from ``sock``."""
+    import http.client
+
+    resp = http.client.HTTPResponse(sock)
+    resp.begin()
+    body = resp.read()
+    headers = {k.lower(): v for k, v in resp.getheaders()}
+    resp.fp = None  # keep the socket open for the next request on it
+    return resp.status, headers, body
+
+
+def closed_within(sock: socket.socket, seconds: float) -> float | None:
+    """Seconds until the peer closes ``sock`` (reading and discarding data), or None if it stays open."""
+    start = time.monotonic()
+    sock.settimeout(0.05)
+    while time.monotonic() - start < seconds:
+        try:
+            if sock.recv(65536) == b"":
+                return time.monotonic() - start
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return time.monotonic() - start
+    return None

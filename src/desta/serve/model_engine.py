@@ -24,8 +24,8 @@ class ModelEngine:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.name = model.name
-        self._generate_cancel = accepts_cancel(model.generate)
-        self._stream_cancel = accepts_cancel(model.stream)
+        self._generate_cancel = _takes_cancel(model, "generate")
+        self._stream_cancel = _takes_cancel(model, "stream")
 
     @property
     def default_system_prompt(self) -> str | None:
@@ -85,6 +85,15 @@ class ModelEngine:
         """
         prepared = self.model.prepare([conversation])
         return int(prepared.inputs["attention_mask"][0].sum())
+
+
+def _takes_cancel(model: Any, method: str) -> bool:
+    """Whether ``model.<method>`` accepts ``cancel=``: named in its signature, or forwarded through
+    ``**overrides`` to ``model.generator.<method>`` (``desta.infer.generation.Generator``) that names it."""
+    if accepts_cancel(getattr(model, method)):
+        return True
+    generator = getattr(model, "generator", None)
+    return generator is not None and accepts_cancel(getattr(generator, method, None))
 
 
 def as_engine(engine: Any) -> Any:
