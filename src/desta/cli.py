@@ -23,8 +23,16 @@ _PARTS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's ``--help`` shows the defaults (subparsers inherit the parser class)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="desta", description="DeSTA2.5-Audio toolkit")
+    parser = _Parser(prog="desta", description="DeSTA2.5-Audio toolkit")
     parser.add_argument("--version", action="version", version=f"desta {importlib.import_module('desta').__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _PARTS:

@@ -72,3 +72,27 @@ def test_shipped_model_answers_the_readme_question(capsys):
 def test_untrained_adapter_is_labelled(capsys):
     assert main(["ask", "--model", "untrained", "--no-stream", "--max-new-tokens", "4", example_clip(), "Hi?"]) == 0
     assert "[untrained adapter" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_readme_first_command_prints_exactly_what_the_readme_shows():
+    """The README's first command in a fresh process: stderr holds only the transcript line (no
+    warnings from any library, no progress bars) and stdout only the answer, as the README shows."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = re.search(r"```bash\nbash scripts/setup.sh && (desta ask .*?)\n```", readme).group(1)
+    shown = re.search(r"It prints the Whisper transcript and then desta-tiny's answer:\n\n```\n(.*?)\n```", readme, re.S)
+    transcript_line, answer_line = shown.group(1).splitlines()
+    question = re.search(r'"([^"]+\?)"$', block).group(1)
+    # Python's default warning filters: what a user sees (FutureWarning and UserWarning included)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    cmd = [sys.executable, "-m", "desta", "ask", "--show-transcript", example_clip(), question]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == transcript_line, done.stderr
+    assert done.stdout.strip() == answer_line, done.stdout
