@@ -9,7 +9,7 @@ import pytest
 from eval_helpers import ScriptedPredictor, make_judge, user_text, write_wav
 
 from desta.eval import RunOptions, evaluate, get_task
-from desta.eval.ifeval import check_instructions
+from desta.eval.ifeval import IFEvalArgumentError, check_instructions
 
 SEED = "[00:00:00 - 00:00:05] He sat down, weak, bewildered.(Gender: Female, Emotion: sad)"
 CLOSED = [
@@ -243,3 +243,43 @@ def test_ifeval_kwargs_with_nulls_and_repeat_prompt():
     kw = [{"num_bullets": None, "prompt_to_repeat": None, "end_phrase": None}]
     res = check_instructions("Say hi. hi", ["combination:repeat_prompt"], kw, prompt="Say hi.")
     assert res.follow_list == (True,)
+
+
+def _item(key, rules, part="closed_ended"):
+    from desta.eval.base import Item
+
+    data = {"instruction": "Say it.", **rules}
+    return Item(key, ("a.wav",), data, {"part": part, "dataset": "d"})
+
+
+def test_task_scores_with_speech_ifevals_own_checks():
+    task = get_task("speech-ifeval:closed_ended,creative_writing")
+    items = [
+        _item("closed_ended/0", {"instruction_id_list": ["change_case:english_capital"], "kwargs": [{}]}),
+        _item(
+            "creative_writing/1",
+            {
+                "instruction_id_list": ["detectable_format:number_bullet_lists"],
+                "kwargs": [{"num_bullets": 3}],
+            },
+            "creative_writing",
+        ),
+    ]
+    # Upper case but not English (Google's check asks langdetect for "en"); "•" and digit bullets.
+    predictions = {
+        "closed_ended/0": "EL GATO NEGRO DUERME EN LA CASA",
+        "creative_writing/1": "• uno\n• dos\n3. tres",
+    }
+    scores = task.score(items, predictions)
+    assert scores.details["closed_ended/0"]["follow_instruction_list"] == [True]
+    assert scores.details["creative_writing/1"]["follow_instruction_list"] == [True]
+    assert not check_instructions(
+        predictions["closed_ended/0"], ["change_case:english_capital"], [{}]
+    ).follow_all
+
+
+def test_bad_kwargs_name_the_item():
+    task = get_task("speech-ifeval:closed_ended")
+    bad = _item("closed_ended/7", {"instruction_id_list": ["startend:end_checker"], "kwargs": [{"bogus": 1}]})
+    with pytest.raises(IFEvalArgumentError, match="closed_ended/7.*bogus"):
+        task.score([bad], {bad.id: "a response"})

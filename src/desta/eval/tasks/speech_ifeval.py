@@ -39,7 +39,7 @@ from desta.eval.base import (
     system_message,
     user_message,
 )
-from desta.eval.ifeval import speech_ifeval_follow
+from desta.eval.ifeval import IFEvalArgumentError, speech_ifeval_follow
 from desta.eval.judge import JudgeSpec, ask_many, require_judge
 from desta.eval.tasks.common import read_json_records
 
@@ -139,7 +139,12 @@ class SpeechIFEval(Task):
                     {"role": "user", "content": user},
                 ]
                 continue
-            res = speech_ifeval_follow(response, it.data["instruction_id_list"], it.data["kwargs"])
+            try:
+                res = speech_ifeval_follow(
+                    response, it.data.get("instruction_id_list", []), it.data.get("kwargs", [])
+                )
+            except IFEvalArgumentError as e:
+                raise IFEvalArgumentError(f"Speech-IFEval item {it.id}: {e}") from e
             counts["scored"] += 1
             counts["unknown_instructions"] += len(res.unknown)
             follow[it.id] = float(res.follow_all)
