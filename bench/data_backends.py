@@ -2,14 +2,16 @@
 
 1. OpenAI-compatible client overhead: a tiny FastAPI/uvicorn server on 127.0.0.1 (own process) answers
    chat completions instantly. Its capacity is measured with a minimal raw asyncio HTTP/1.1 keep-alive
-   client (pre-encoded requests, 64 connections); then ``OpenAIBackend`` sends the same number of
-   requests at concurrency 64. Overhead = 1 - backend rate / raw rate (target <= 5 %).
+   client (pre-encoded requests, 64 connections); then ``OpenAIBackend`` (``desta.endpoints`` over
+   aiohttp) sends the same number of requests at concurrency 64. Overhead = 1 - backend rate / raw
+   rate (target <= 5 %). ``--compare`` also times the clients that were considered for
+   ``desta.endpoints``: httpx's ``AsyncClient`` and the openai SDK's ``AsyncOpenAI``.
 2. CPU transformers backend on SmolLM2-135M-Instruct (1 thread): responses/s batched (8) vs one at a
    time, 16 prompts, 32 new tokens, greedy.
 
 Writes ``bench/results/data_backends.json``.
 
-    python bench/data_backends.py [--requests 3000] [--skip-llm]
+    python bench/data_backends.py [--requests 3000] [--skip-llm] [--compare]
 """
 
 from __future__ import annotations
@@ -138,7 +140,39 @@ async def raw_client(port: int, n: int) -> float:
     return time.perf_counter() - t0
 
 
-def bench_openai(n: int) -> dict:
+async def alternative_client(kind: str, port: int, n: int) -> float:
+    """``n`` chat requests, CONCURRENCY in flight, through httpx or the openai SDK; returns seconds."""
+    body = {"model": "fake", "messages": MESSAGES, "max_tokens": 64}
+    slots = asyncio.Semaphore(CONCURRENCY)
+    if kind == "httpx":
+        import httpx
+
+        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/v1", limits=limits, trust_env=False)
+
+        async def send() -> None:
+            (await client.post("/chat/completions", json=body)).json()
+    else:
+        import openai
+
+        client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
+
+        async def send() -> None:
+            await client.chat.completions.create(**body)
+
+    async def one() -> None:
+        async with slots:
+            await send()
+
+    await asyncio.gather(*(one() for _ in range(min(n, 300))))  # warm up, open connections
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    seconds = time.perf_counter() - t0
+    await client.close() if kind == "openai" else await client.aclose()
+    return seconds
+
+
+def bench_openai(n: int, compare: bool = False) -> dict:
     from desta.data.backends import OpenAIBackend
     from desta.data.generate import SamplingParams
 
@@ -162,6 +196,10 @@ def bench_openai(n: int) -> dict:
             assert all(r.ok for r in res), res[0]
         backend.close()
         client_s = min(times)
+        others = {}
+        for kind in ("httpx", "openai") if compare else ():
+            rate = n / asyncio.run(alternative_client(kind, port, n))
+            others[kind] = {"rps": round(rate, 1), "overhead_fraction": round(1 - rate * raw_s / n, 4)}
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -173,7 +211,9 @@ def bench_openai(n: int) -> dict:
         "openai_backend_rps": round(client_rate, 1),
         "overhead_fraction": round(1 - client_rate / raw_rate, 4),
         "target_overhead_fraction": 0.05,
-        "note": "best of 3; server and client share the machine's cores",
+        "client": "desta.endpoints.EndpointClient (aiohttp)",
+        **({"alternatives": others} if others else {}),
+        "note": "best of 3 (alternatives: one run); server and client share the machine's cores",
     }
 
 
@@ -222,13 +262,14 @@ def main() -> None:
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--skip-llm", action="store_true")
+    ap.add_argument("--compare", action="store_true", help="also time httpx and the openai SDK")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "data_backends.json"))
     args = ap.parse_args()
     if args.serve:
         serve(args.serve)
         return
     result: dict = {"benchmark": "data_backends", "machine": machine()}
-    result["openai"] = bench_openai(args.requests)
+    result["openai"] = bench_openai(args.requests, args.compare)
     o = result["openai"]
     print(
         f"openai: raw client {o['server_rate_raw_client_rps']} req/s, OpenAIBackend {o['openai_backend_rps']} req/s, overhead {o['overhead_fraction']:.1%}"

@@ -90,25 +90,30 @@ def parse_weights(items: list[str] | None) -> tuple[tuple[str, float], ...]:
         except ValueError:
             weight = -1.0
         if not name.strip() or weight < 0:
-            raise DeSTAError(f"--weight {item!r}: expected CATEGORY=WEIGHT with a weight >= 0, e.g. compound=3")
+            raise DeSTAError(
+                f"--weight {item!r}: expected CATEGORY=WEIGHT with a weight >= 0, e.g. compound=3"
+            )
         out.append((name.strip(), weight))
     return tuple(out)
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from desta.data.backends import BackendSpec, make_backend
+    from desta.data.backends import BackendSpec, make_backend, suggested_sizes
     from desta.data.filters import FilterConfig
     from desta.data.generate import SamplingParams
     from desta.data.pipeline import GenerateConfig, run_generation
     from desta.data.records import read_records
+    from desta.data.summary import GenerationAborted
 
+    engine = args.ray_engine if args.backend == "ray" else args.backend
+    batch_size, max_new_tokens = suggested_sizes(engine, args.device)
     sampling = SamplingParams(
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p
+        max_new_tokens=args.max_new_tokens or max_new_tokens, temperature=args.temperature, top_p=args.top_p
     )
     cfg = GenerateConfig(
         num_per_record=args.num_per_record,
         seed=args.seed,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or batch_size,
         shard_size=args.shard_size,
         sampling=sampling,
         filters=FilterConfig(drop_truncated=not args.trim_truncated, trim_truncated=args.trim_truncated),
@@ -117,8 +122,8 @@ def _generate(args: argparse.Namespace) -> int:
         category_weights=parse_weights(args.weight),
         enrich=args.enrich,
         progress=not args.quiet,
+        wait=args.wait,
     )
-    engine = args.ray_engine if args.backend == "ray" else args.backend
     options: dict = {}
     if engine == "openai":
         options = {"base_url": args.base_url, "concurrency": args.concurrency, "timeout": args.timeout}
@@ -131,26 +136,30 @@ def _generate(args: argparse.Namespace) -> int:
         import itertools
 
         records, total = itertools.islice(records, args.limit), min(total, args.limit)
-    if args.backend == "ray":
-        from desta.data.ray_pipeline import RayOptions, run_generation_ray
+    try:
+        if args.backend == "ray":
+            from desta.data.ray_pipeline import RayOptions, run_generation_ray
 
-        opts = RayOptions(replicas=args.replicas, num_gpus=args.num_gpus, address=args.ray_address)
-        summary = run_generation_ray(
-            records, args.output, BackendSpec(engine, args.model, tuple(options.items())), cfg, opts
-        )
-    else:
-        backend = make_backend(engine, args.model, **options)
-        try:
-            summary = run_generation(records, args.output, backend, cfg, total_records=total)
-        finally:
-            backend.close()
+            opts = RayOptions(replicas=args.replicas, num_gpus=args.num_gpus, address=args.ray_address)
+            spec = BackendSpec(engine, args.model, tuple(options.items()))
+            summary = run_generation_ray(records, args.output, spec, cfg, opts)
+        else:
+            backend = make_backend(engine, args.model, **options)
+            try:
+                summary = run_generation(records, args.output, backend, cfg, total_records=total)
+            finally:
+                backend.close()
+    except GenerationAborted as err:
+        summary = err.summary
+    status = summary.conclude(args.max_error_rate)
     print(json.dumps(summary.to_dict(), indent=2))
-    if args.report:
+    print(f"desta data generate: {summary.outcome}", file=sys.stderr)
+    if args.report and summary.aborted is None:
         from desta.data.report import build_report
 
         build_report(args.output)
         print(f"report -> {Path(args.output) / 'report.md'}")
-    return 0
+    return status
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -168,14 +177,39 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sizes_help(which: int) -> str:
+    from desta.data.backends import SUGGESTED_SIZES
+
+    return ", ".join(f"{name} {sizes[which]}" for name, sizes in SUGGESTED_SIZES.items())
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` where there is one; flags and options without a fixed default say nothing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool) or action.help is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+GENERATE_EPILOG = """exit status: 0 done (or nothing left to do); 1 nothing could be generated, or backend errors
+above --max-error-rate; 3 aborted because the endpoint is unusable (wrong key, URL or model;
+unreachable): nothing was stored as rejected, rerun after the fix. The openai backend reads its API
+key from $OPENAI_API_KEY."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="build corpora and self-generated training data")
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
-    p = sub.add_parser("synth", help="build an offline labeled corpus with Debian TTS engines and recordings")
+    p = sub.add_parser(
+        "synth",
+        help="build an offline labeled corpus with Debian TTS engines and recordings",
+        formatter_class=_HelpFormatter,
+    )
     p.add_argument("out", help="output folder (audio/, manifest.jsonl, train.jsonl, test.jsonl)")
-    p.add_argument("--num-clips", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-clips", type=int, default=100, help="clips to synthesise")
+    p.add_argument("--seed", type=int, default=0, help="seed of sentences, voices and the split")
     p.add_argument(
         "--engines",
         help="comma list of espeak,flite,festival,pocketsphinx,allison,freedesktop,noisy (default all)",
@@ -184,8 +218,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--test-fraction", type=float, default=0.2, help="held-out share (other sentences and voices)"
     )
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--workers", type=int, default=2, help="parallel synthesis processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("manifest", help="read a corpus folder into an AudioRecord JSONL")
@@ -195,19 +229,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rejects", help="write the skipped items here (JSONL)")
     p.set_defaults(func=_manifest)
 
-    p = sub.add_parser("describe", help="print the seed description of every record")
+    p = sub.add_parser(
+        "describe", help="print the seed description of every record", formatter_class=_HelpFormatter
+    )
     p.add_argument("records", help="records.jsonl")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=int, help="only the first N records")
     p.set_defaults(func=_describe)
 
-    p = sub.add_parser("generate", help="self-generate training targets with the backbone LLM (resumable)")
+    from desta.data.generate import SamplingParams
+    from desta.data.pipeline import GenerateConfig
+
+    gen, samp = GenerateConfig(), SamplingParams()  # the defaults live there, not here
+    p = sub.add_parser(
+        "generate",
+        help="self-generate training targets with the backbone LLM (resumable)",
+        formatter_class=_HelpFormatter,
+        epilog=GENERATE_EPILOG,
+    )
     p.add_argument("records", help="records.jsonl")
     p.add_argument(
         "-o", "--output", required=True, help="output folder (shard-*.jsonl, rejects.jsonl, cache.sqlite)"
     )
     p.add_argument(
-        "--backend", choices=("transformers", "openai", "vllm", "ray", "fake"), default="transformers"
-    )
+        "--backend", choices=("transformers", "openai", "vllm", "ray", "fake"), default="transformers",
+        help="where the text LLM runs",
+    )  # fmt: skip
     p.add_argument(
         "--model", default="offline:smollm2-135m-instruct", help="model id (served model name for openai)"
     )
@@ -215,21 +261,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible endpoint (openai backend)"
     )
     p.add_argument("--concurrency", type=int, default=64, help="requests in flight (openai backend)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request (openai backend)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per try (openai backend)")
     p.add_argument("--device", default="cpu", help="transformers backend device")
-    p.add_argument("--num-per-record", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=512)
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--shard-size", type=int, default=10_000)
+    p.add_argument(
+        "--num-per-record", type=int, default=gen.num_per_record, help="requests (instructions) per record"
+    )
+    p.add_argument(
+        "--seed", type=int, default=gen.seed, help="run seed; instructions and sampling derive from it"
+    )
+    p.add_argument(
+        "--max-new-tokens", type=int, metavar="N",
+        help=f"longest target; default per backend: {_sizes_help(1)}",
+    )  # fmt: skip
+    p.add_argument("--temperature", type=float, default=samp.temperature, help="sampling temperature")
+    p.add_argument("--top-p", type=float, default=samp.top_p, help="nucleus sampling mass")
+    p.add_argument(
+        "--batch-size", type=int, metavar="N",
+        help=f"requests per backend call (the progress bar moves once per batch); default per backend: {_sizes_help(0)}",
+    )  # fmt: skip
+    p.add_argument("--shard-size", type=int, default=gen.shard_size, help="rows per output shard")
     p.add_argument("--limit", type=int, help="only the first N records")
     p.add_argument(
-        "--resample", type=int, default=0,
+        "--resample", type=int, default=gen.resample,
         help="extra tries with new seeds for answers that a filter or the grounding check rejects",
     )  # fmt: skip
-    p.add_argument("--resample-temperature", type=float, help="temperature of those tries (default: --temperature)")
+    p.add_argument(
+        "--resample-temperature", type=float, help="temperature of those tries (default: --temperature)"
+    )
     p.add_argument(
         "--weight", action="append", metavar="CATEGORY=W",
         help="instruction task mix, repeatable (e.g. --weight compound=3 --weight format=0.5); unnamed categories weigh 1",
@@ -240,6 +298,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--enrich", action="store_true", help="measure missing attributes from the audio first")
     p.add_argument(
+        "--wait", action="store_true",
+        help="if another run is writing the output folder, wait for it to finish instead of failing at once",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-error-rate", type=float, default=0.1, metavar="F",
+        help="exit with status 1 when backend errors exceed this share of the requests tried",
+    )  # fmt: skip
+    p.add_argument(
         "--ray-engine",
         choices=("vllm", "transformers", "openai", "fake"),
         default="vllm",
@@ -249,7 +315,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-gpus", type=float, default=0.0, help="Ray: GPUs per replica")
     p.add_argument("--ray-address", help="Ray: cluster address (default: local)")
     p.add_argument("--report", action="store_true", help="write report.json/report.md at the end")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser(

@@ -1,7 +1,8 @@
 """Sharded, resumable self-generation run: records -> requests -> cache/backend -> filters -> shards.
 
-Output directory layout::
+Output directory layout (:mod:`desta.data.outdir`)::
 
+    out/.lock                   held by the running generation (a second run is refused or waits)
     out/shard-00000.jsonl ...   kept training rows (``Sample`` dicts, official layout + ``meta``)
     out/rejects.jsonl           dropped requests: {key, id, dataset, stage, reason, retryable, response}
     out/cache.sqlite            response cache (hash of model + messages + sampling params)
@@ -13,6 +14,10 @@ there is no separate index that could disagree with them. A line torn by a kill 
 before appending again. A request is finished when its row is in a shard or it has a permanent reject;
 transient failures that exhausted their retries are tried again by the next run. Responses go to the
 cache before the rows are written, so the work lost to a kill is at most re-reading a cached batch.
+
+An endpoint-wide failure (wrong key, wrong URL, unknown model, unreachable server) stops the run with
+:class:`~desta.data.summary.GenerationAborted` before anything of the failing batch is stored, so it
+never turns into rejects; :meth:`RunSummary.conclude` gives the exit status.
 """
 
 from __future__ import annotations
@@ -42,12 +47,20 @@ from desta.data.generate import (
     request_key,
     to_sample,
 )
+from desta.data.outdir import (  # noqa: F401  (SHARD_PATTERN, REJECTS: part of this module's API)
+    CACHE,
+    REJECTS,
+    SHARD_PATTERN,
+    OutputLock,
+    OutputLockedError,
+    ShardWriter,
+    finished_keys,
+    shard_paths,
+)
 from desta.data.records import AudioRecord
+from desta.data.summary import GenerationAborted, RunSummary
+from desta.endpoints import EndpointUnavailableError
 from desta.errors import DeSTAError
-
-SHARD_PATTERN = "shard-{:05d}.jsonl"
-REJECTS = "rejects.jsonl"
-CACHE = "cache.sqlite"
 
 
 @dataclass(frozen=True)
@@ -68,115 +81,7 @@ class GenerateConfig:
     enrich: bool = False  # measure missing attributes from the audio (desta.data.attributes.enrich)
     use_cache: bool = True
     progress: bool = True
-
-
-@dataclass
-class RunSummary:
-    requests: int = 0  # all requests of the input, finished before or not
-    skipped: int = 0  # already finished by an earlier run
-    written: int = 0  # rows kept this run
-    rejected: Counter = field(default_factory=Counter)  # reason -> count, this run
-    cache_hits: int = 0
-    backend_calls: int = 0  # conversations sent to the backend, retries included
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["rejected"] = dict(self.rejected)
-        return d
-
-
-# ------------------------------------------------------------------------------------ shard files
-
-
-def _truncate_torn_tail(path: Path) -> None:
-    """Cut a final line that has no newline (a writer killed mid-line)."""
-    size = path.stat().st_size
-    if size == 0:
-        return
-    with open(path, "rb+") as f:
-        f.seek(-1, os.SEEK_END)
-        if f.read(1) == b"\n":
-            return
-        block = 1 << 16
-        pos = size
-        while pos > 0:
-            start = max(0, pos - block)
-            f.seek(start)
-            chunk = f.read(pos - start)
-            nl = chunk.rfind(b"\n")
-            if nl >= 0:
-                f.truncate(start + nl + 1)
-                return
-            pos = start
-        f.truncate(0)
-
-
-def _iter_keys(path: Path, field_path: tuple[str, ...]) -> Iterator[tuple[str, dict]]:
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            obj = json.loads(line)
-            value: Any = obj
-            for name in field_path:
-                value = value.get(name, {}) if isinstance(value, dict) else {}
-            if isinstance(value, str):
-                yield value, obj
-
-
-def shard_paths(out_dir: str | os.PathLike) -> list[Path]:
-    return sorted(Path(out_dir).glob("shard-*.jsonl"))
-
-
-def finished_keys(out_dir: str | os.PathLike) -> set[str]:
-    """Keys of requests with a row in a shard or a permanent reject (torn tails are cut first)."""
-    out = Path(out_dir)
-    done: set[str] = set()
-    for path in shard_paths(out):
-        _truncate_torn_tail(path)
-        done.update(k for k, _ in _iter_keys(path, ("meta", "key")))
-    rej = out / REJECTS
-    if rej.exists():
-        _truncate_torn_tail(rej)
-        done.update(k for k, obj in _iter_keys(rej, ("key",)) if not obj.get("retryable"))
-    return done
-
-
-class ShardWriter:
-    """Appends rows to ``shard-NNNNN.jsonl`` files of at most ``shard_size`` rows, fsync per call."""
-
-    def __init__(self, out_dir: str | os.PathLike, shard_size: int) -> None:
-        self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.shard_size = shard_size
-        existing = shard_paths(self.out)
-        self.index = int(existing[-1].stem.split("-")[1]) if existing else 0
-        self.count = 0
-        if existing:
-            _truncate_torn_tail(existing[-1])
-            with open(existing[-1], "rb") as f:
-                self.count = sum(1 for _ in f)
-
-    def _append(self, path: Path, lines: list[str]) -> None:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write("".join(lines))
-            f.flush()
-            os.fsync(f.fileno())
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in rows]
-        while lines:
-            if self.count >= self.shard_size:
-                self.index, self.count = self.index + 1, 0
-            room = self.shard_size - self.count
-            part, lines = lines[:room], lines[room:]
-            self._append(self.out / SHARD_PATTERN.format(self.index), part)
-            self.count += len(part)
-
-    def write_rejects(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self._append(self.out / REJECTS, [json.dumps(r, ensure_ascii=False) + "\n" for r in rows])
+    wait: bool = False  # another run holds the output folder: wait for it (else OutputLockedError)
 
 
 # ------------------------------------------------------------------------------------- processing
@@ -390,30 +295,66 @@ def run_generation(
     total_records: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunSummary:
-    """Generate responses for every (record, k) not finished in ``out_dir``; safe to kill and rerun."""
-    from tqdm.auto import tqdm
+    """Generate responses for every (record, k) not finished in ``out_dir``; safe to kill and rerun.
 
+    Holds ``out_dir``'s lock for the whole run (:class:`OutputLockedError` if another run has it and
+    ``config.wait`` is false). Raises :class:`GenerationAborted` (with the summary so far) when the
+    backend's endpoint is unusable; rows finished before that are kept.
+    """
     t0 = time.perf_counter()
     pool = task_mix(pool if pool is not None else default_pool(), config)
+    describe = describe if describe is not None else default_describe()
     out = Path(out_dir)
+    summary = RunSummary()
+    with OutputLock(out, wait=config.wait, on_wait=lambda pid: _say_waiting(out, pid)):
+        try:
+            _run_locked(records, out, backend, config, summary, pool, describe, total_records, sleep)
+        except EndpointUnavailableError as err:
+            summary.aborted = str(err)
+            summary.seconds = time.perf_counter() - t0
+            raise GenerationAborted(f"generation into {out} aborted: {err}", summary) from err
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _say_waiting(out: Path, pid: int | None) -> None:
+    import sys
+
+    print(f"waiting for the run holding {out} (pid {pid or 'unknown'}) to finish", file=sys.stderr)
+
+
+def _run_locked(
+    records: Iterable[AudioRecord],
+    out: Path,
+    backend: TextBackend,
+    config: GenerateConfig,
+    summary: RunSummary,
+    pool: InstructionSampler,
+    describe: Callable[[AudioRecord], str],
+    total_records: int | None,
+    sleep: Callable[[float], None],
+) -> None:
+    from tqdm.auto import tqdm
+
     writer = ShardWriter(out, config.shard_size)
     done = finished_keys(out)
     write_run_info(out, backend, config)
-    describe = describe if describe is not None else default_describe()
     cache = ResponseCache(out / CACHE) if config.use_cache else None
-    summary = RunSummary()
     pending_rejects: list[dict[str, Any]] = []
     total = total_records * config.num_per_record if total_records is not None else None
     bar = tqdm(total=total, unit="req", disable=not config.progress, dynamic_ncols=True, smoothing=0.05)
+    checked = False
     try:
         reqs = iter_requests(records, config, done, summary, pending_rejects, pool=pool, describe=describe)
         seen = 0
         for batch in _batched(reqs, config.batch_size):
+            if not checked and hasattr(backend, "check"):
+                backend.check()  # an unusable endpoint stops the run here, before any work
+            checked = True
             outcome = process_requests(batch, backend, config, cache, sleep=sleep)
             writer.write(outcome.rows)
             writer.write_rejects(pending_rejects + outcome.rejects)
-            for r in pending_rejects + outcome.rejects:
-                summary.rejected[reason_class(r["reason"])] += 1
+            summary.count_rejects(pending_rejects + outcome.rejects, reason_class)
             pending_rejects.clear()
             summary.written += len(outcome.rows)
             summary.cache_hits += outcome.cache_hits
@@ -424,12 +365,9 @@ def run_generation(
                 kept=summary.written, rejected=sum(summary.rejected.values()), cached=summary.cache_hits
             )
         writer.write_rejects(pending_rejects)
-        for r in pending_rejects:
-            summary.rejected[reason_class(r["reason"])] += 1
+        summary.count_rejects(pending_rejects, reason_class)
         bar.update(summary.requests - seen)
     finally:
         bar.close()
         if cache is not None:
             cache.close()
-    summary.seconds = time.perf_counter() - t0
-    return summary

@@ -23,12 +23,9 @@ from typing import Any
 from desta.data.backends import BackendSpec
 from desta.data.cache import ResponseCache
 from desta.data.generate import InstructionSampler, build_request, default_describe, default_pool, request_key
+from desta.data.outdir import CACHE, OutputLock, ShardWriter, finished_keys
 from desta.data.pipeline import (
-    CACHE,
     GenerateConfig,
-    RunSummary,
-    ShardWriter,
-    finished_keys,
     process_requests,
     reason_class,
     reject_row,
@@ -36,6 +33,8 @@ from desta.data.pipeline import (
     write_run_info,
 )
 from desta.data.records import AudioRecord
+from desta.data.summary import GenerationAborted, RunSummary
+from desta.endpoints import EndpointUnavailableError
 from desta.errors import DeSTAError
 
 
@@ -115,19 +114,46 @@ def run_generation_ray(
     pool_factory: Callable[[], InstructionSampler] | None = None,
     describe: Callable[[AudioRecord], str] | None = None,
 ) -> RunSummary:
-    """Like :func:`desta.data.pipeline.run_generation`, with the LLM calls spread over Ray actors."""
+    """Like :func:`desta.data.pipeline.run_generation` (same lock, same abort on an unusable endpoint),
+    with the LLM calls spread over Ray actors."""
     try:
-        import ray
-        import ray.data
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
     except ImportError:
         raise DeSTAError('the ray backend needs Ray Data: pip install "ray[data]"') from None
+    t0 = time.perf_counter()
+    summary = RunSummary()
+    out = Path(out_dir)
+    with OutputLock(out, wait=config.wait):
+        try:
+            _run_locked(records, out, spec, config, options, summary, pool_factory, describe)
+        except Exception as err:
+            cause = err if isinstance(err, EndpointUnavailableError) else getattr(err, "cause", None)
+            if not isinstance(cause, EndpointUnavailableError):
+                raise
+            summary.aborted = str(cause)
+            summary.seconds = time.perf_counter() - t0
+            raise GenerationAborted(f"generation into {out} aborted: {cause}", summary) from err
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_locked(
+    records: Iterable[AudioRecord],
+    out: Path,
+    spec: BackendSpec,
+    config: GenerateConfig,
+    options: RayOptions,
+    summary: RunSummary,
+    pool_factory: Callable[[], InstructionSampler] | None,
+    describe: Callable[[AudioRecord], str] | None,
+) -> None:
+    import ray
+    import ray.data
     from tqdm.auto import tqdm
 
-    t0 = time.perf_counter()
-    out = Path(out_dir)
     writer = ShardWriter(out, config.shard_size)
     done = finished_keys(out)
-    summary = RunSummary()
     items: list[dict[str, Any]] = []
     for record in records:
         rec_json = json.dumps(record.to_dict(), ensure_ascii=False)
@@ -138,8 +164,13 @@ def run_generation_ray(
             else:
                 items.append({"record": rec_json, "k": k})
     if not items:
-        summary.seconds = time.perf_counter() - t0
-        return summary
+        return
+    if spec.name == "openai":  # an unusable endpoint stops the run here, before Ray starts
+        probe = spec.build()
+        try:
+            probe.check()
+        finally:
+            probe.close()
 
     class _Info:  # run.json wants a backend-like object
         name, model_id = f"ray/{spec.name}", spec.model
@@ -181,11 +212,8 @@ def run_generation_ray(
             writer.write(rows)
             writer.write_rejects(rejects)
             summary.written += len(rows)
-            for r in rejects:
-                summary.rejected[reason_class(r["reason"])] += 1
+            summary.count_rejects(rejects, reason_class)
             bar.update(len(rows) + len(rejects))
             bar.set_postfix(kept=summary.written, rejected=sum(summary.rejected.values()))
     finally:
         bar.close()
-    summary.seconds = time.perf_counter() - t0
-    return summary

@@ -12,8 +12,9 @@ Errors are split by who they concern:
   returned: a caller should stop rather than record every remaining request as failed.
 * :class:`RequestError` -- this one request was refused (HTTP 400/413/422: prompt too long, bad
   parameter). Asking again does not help.
-* :class:`TransientEndpointError` -- timeouts, dropped connections, HTTP 408/409/425/429/5xx or a
-  malformed answer that persisted through every retry; a later run may succeed.
+* :class:`TransientEndpointError` -- timeouts, dropped connections or HTTP 408/409/425/429/5xx that
+  persisted through every retry, or a 2xx answer that is not a chat completion (not retried: the
+  server answered); a later run may succeed.
 
 Transient failures are retried with exponential backoff and jitter (``Retry-After`` is honoured, up to
 ``RetryPolicy.max_delay``). Requests run on a private asyncio loop in one background thread with an
@@ -24,7 +25,8 @@ about 300 requests/s where aiohttp reached about 1,900-2,400 (bench/data_backend
 An optional on-disk cache (SQLite, keyed by a hash of the request body) answers repeated requests.
 """
 
-from desta.endpoints.client import EndpointClient
+from typing import TYPE_CHECKING, Any
+
 from desta.endpoints.types import (
     Completion,
     EndpointError,
@@ -37,6 +39,19 @@ from desta.endpoints.types import (
     Transport,
 )
 from desta.endpoints.wire import DiskCache, parse_completion, request_key, retry_after_seconds
+
+if TYPE_CHECKING:
+    from desta.endpoints.client import EndpointClient
+
+
+def __getattr__(name: str) -> Any:
+    # The client pulls in asyncio (~0.1 s); CLI paths that only need the types stay fast without it.
+    if name == "EndpointClient":
+        from desta.endpoints.client import EndpointClient
+
+        return EndpointClient
+    raise AttributeError(f"module 'desta.endpoints' has no attribute {name!r}")
+
 
 __all__ = [
     "Completion",

@@ -183,20 +183,21 @@ class EndpointClient:
             return err
         try:
             return parse_completion(data, attempts)
-        except ValueError as err:  # a retried malformed answer is kept as transient
+        except ValueError as err:  # the server answered, but not a completion: a later run may do better
             self._count(failures=1)
-            return TransientEndpointError(f"{self.options.base_url}: {err}", status=200, attempts=attempts)
+            msg = f"{self.options.base_url}: {err}"
+            return TransientEndpointError(msg, detail=str(err), attempts=attempts)
 
     def _status_error(self, status: int, data: bytes, attempts: int, what: str) -> EndpointError:
-        msg = f"{what} at {self.options.base_url}: HTTP {status}: {server_message(data)}"
+        detail = server_message(data)
+        msg = f"{what} at {self.options.base_url}: HTTP {status}: {detail}"
         if status in ENDPOINT_WIDE_STATUS or model_not_found(data):
             hint = {401: " (check the API key)", 403: " (check the API key)"}.get(
                 status, " (check the base URL and the model name)"
             )
-            return EndpointUnavailableError(msg + hint, status=status, attempts=attempts)
-        if status in TRANSIENT_STATUS or status >= 500:
-            return TransientEndpointError(msg, status=status, attempts=attempts)
-        return RequestError(msg, status=status, attempts=attempts)
+            return EndpointUnavailableError(msg + hint, status=status, detail=detail, attempts=attempts)
+        cls = TransientEndpointError if status in TRANSIENT_STATUS or status >= 500 else RequestError
+        return cls(msg, status=status, detail=detail, attempts=attempts)
 
     async def _send(self, method: str, path: str, payload: bytes | None) -> tuple[int, Any, bytes, int]:
         """One request with retries: ``(status, headers, body, tries)`` of the last try that got an
@@ -221,7 +222,11 @@ class EndpointClient:
                 refused = (
                     type(err).__name__ == "ConnectionTimeoutError"
                 )  # no connection within connect_timeout_s
-                last = "could not connect" if refused else f"timed out after {self.options.timeout_s:g} s"
+                last = (
+                    f"connection error: no connection within {self.options.connect_timeout_s:g} s"
+                    if refused
+                    else f"timeout: no answer within {self.options.timeout_s:g} s"
+                )
             except network_errors as err:
                 last, refused = f"connection error: {type(err).__name__}: {err}", _is_connect_error(err)
                 if attempt == 0 and type(err).__name__ == "ServerDisconnectedError":
@@ -230,7 +235,8 @@ class EndpointClient:
                 await asyncio.sleep(min(policy.max_delay, max(wait, policy.delay(attempt, self._rng))))
         where = f"{method} {self.options.base_url}{path}"
         cls = EndpointUnavailableError if refused else TransientEndpointError
-        raise cls(f"{where} failed after {policy.max_attempts} tries: {last}", attempts=policy.max_attempts)
+        msg = f"{where} failed after {policy.max_attempts} tries: {last}"
+        raise cls(msg, detail=last, attempts=policy.max_attempts)
 
     async def _exchange(self, method: str, path: str, payload: bytes | None) -> tuple[int, Any, bytes]:
         if self._transport is not None:

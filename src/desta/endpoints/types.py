@@ -13,12 +13,22 @@ ENDPOINT_WIDE_STATUS = frozenset({401, 403, 404})
 
 
 class EndpointError(DeSTAError):
-    """A request to an OpenAI-compatible endpoint failed; ``status`` is the HTTP status (0: none)."""
+    """A request to an OpenAI-compatible endpoint failed.
 
-    def __init__(self, message: str, *, status: int = 0, attempts: int = 1) -> None:
+    ``status`` is the HTTP status (0: no answer), ``detail`` the server's message or what went wrong on
+    the network (short, for counting and logs), ``attempts`` the tries made.
+    """
+
+    def __init__(self, message: str, *, status: int = 0, detail: str = "", attempts: int = 1) -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail or message
         self.attempts = attempts
+
+    @property
+    def reason(self) -> str:
+        """``"HTTP 400: <server message>"`` or ``"timeout: ..."`` / ``"connection error: ..."``."""
+        return f"HTTP {self.status}: {self.detail}" if self.status else self.detail
 
 
 class EndpointUnavailableError(EndpointError):

@@ -31,6 +31,7 @@ from desta.errors import DeSTAError
 
 __all__ = [
     "BACKENDS",
+    "SUGGESTED_SIZES",
     "BackendError",
     "BackendResult",
     "BackendSpec",
@@ -45,9 +46,30 @@ __all__ = [
     "generate_with_retries",
     "load_text_llm",
     "make_backend",
+    "suggested_sizes",
 ]
 
 BACKENDS = ("transformers", "openai", "vllm", "fake")
+
+#: ``(batch size, max new tokens)`` that suit each backend: a CPU model decodes a few tokens per second,
+#: so it gets small batches (the progress bar moves every few requests) and short targets; servers and
+#: vLLM batch widely. ``desta data generate`` uses these unless told otherwise.
+SUGGESTED_SIZES: dict[str, tuple[int, int]] = {
+    "transformers on CPU": (4, 128),
+    "transformers on GPU": (32, 512),
+    "openai": (64, 512),
+    "vllm": (256, 512),
+    "fake": (64, 512),
+}
+
+
+def suggested_sizes(name: str, device: str = "cpu") -> tuple[int, int]:
+    """``(batch size, max new tokens)`` for backend ``name`` (on ``device`` for transformers)."""
+    if name == "transformers":
+        return SUGGESTED_SIZES["transformers on CPU" if device == "cpu" else "transformers on GPU"]
+    if name not in SUGGESTED_SIZES:
+        raise DeSTAError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return SUGGESTED_SIZES[name]
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,20 @@ llama.cpp, Ollama, hosted APIs) through :class:`desta.endpoints.EndpointClient`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from desta.data.backends.base import BackendResult, params_list
 from desta.data.generate import SamplingParams
 from desta.endpoints import (
     Completion,
-    EndpointClient,
     EndpointOptions,
     RequestError,
     RetryPolicy,
     TransientEndpointError,
 )
+
+if TYPE_CHECKING:
+    from desta.endpoints.client import EndpointClient
 
 
 @dataclass
@@ -44,6 +46,8 @@ class OpenAIBackend:
     @property
     def client(self) -> EndpointClient:
         if self._client is None:
+            from desta.endpoints.client import EndpointClient
+
             self._client = EndpointClient(
                 EndpointOptions(
                     base_url=self.base_url,
