@@ -13,8 +13,8 @@ from eval_helpers import FakeOpenAI
 def fake_openai():
     servers: list[FakeOpenAI] = []
 
-    def start(reply: Callable[[dict[str, Any]], Any]) -> FakeOpenAI:
-        server = FakeOpenAI(reply)
+    def start(reply: Callable[[dict[str, Any]], Any], models: list[str] | None = None) -> FakeOpenAI:
+        server = FakeOpenAI(reply, models)
         servers.append(server)
         return server
 

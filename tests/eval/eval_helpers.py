@@ -70,18 +70,36 @@ class FakeOpenAI:
     """A local HTTP server speaking ``POST /v1/chat/completions``.
 
     ``reply(body) -> list[str] | float`` gives the choices' texts, or a float = seconds to sleep before
-    answering (to provoke client timeouts); ``status`` forces an HTTP status for the next N requests.
+    answering (to provoke client timeouts); ``fail_next`` forces an HTTP status for the next N requests;
+    ``models``: what ``GET /v1/models`` lists (None: that route answers 404, as some servers do).
     """
 
-    def __init__(self, reply: Callable[[dict[str, Any]], Any]) -> None:
+    def __init__(self, reply: Callable[[dict[str, Any]], Any], models: Sequence[str] | None = None) -> None:
         self.reply = reply
+        self.models = list(models) if models is not None else None
         self.requests: list[dict[str, Any]] = []
+        self.model_lists = 0
         self.fail_next: list[int] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.rstrip("/") != "/v1/models" or outer.models is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                outer.model_lists += 1
+                data = json.dumps(
+                    {"object": "list", "data": [{"id": m, "object": "model"} for m in outer.models]}
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data.encode())
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
@@ -129,6 +147,6 @@ class FakeOpenAI:
 def make_judge(url: str, tmp_path: Path | None = None, **kwargs: Any):
     from desta.eval.judge import Judge, JudgeOptions
 
-    cache = str(tmp_path / "judgments.jsonl") if tmp_path else None
+    cache = str(tmp_path / "judgments.sqlite") if tmp_path else None
     opts = {"timeout_s": 5.0, "max_retries": 1, "backoff_s": 0.01, "cache_path": cache, **kwargs}
     return Judge(JudgeOptions(base_url=url, **opts))

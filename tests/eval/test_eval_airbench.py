@@ -69,10 +69,12 @@ def test_air_bench_foundation(tmp_path):
     pred = ScriptedPredictor(lambda c: next(v for k, v in answers.items() if k in user_text(c)))
     scores = evaluate(task, data, tmp_path / "out", pred, None, RunOptions(progress=False, plots=False))
     assert scores.metrics["accuracy"] == pytest.approx(100 / 3)
-    assert scores.metrics["accuracy_official"] == pytest.approx(
-        50.0
-    )  # the unparsed one left out, as upstream
-    assert scores.counts["unparsed"] == 1
+    # score_foundation.py: per task over parsed responses; the emotion task has none (fail_num 1)
+    assert scores.metrics["accuracy_parsed"] == pytest.approx(50.0)
+    assert scores.metrics["task_average"] == pytest.approx(50.0)
+    assert scores.counts["fail_num"] == 1 and scores.counts["scored"] == 2
+    assert scores.breakdown["task"] == {"Speaker_Gender_Recognition_common_voice": {"score": 50.0, "n": 2}}
+    assert scores.protocol["tasks_without_parsed_responses"] == ["Speech_emotion_recognition_iemocap"]
 
 
 def test_air_bench_chat_position_swap(tmp_path, fake_openai):

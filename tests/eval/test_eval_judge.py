@@ -154,7 +154,7 @@ def test_judge_retries_server_errors_and_requests_missing_samples(tmp_path, fake
         j = judge.ask(spec, [{"role": "user", "content": "rate"}], lambda t: int(t) if t.isdigit() else None)
     assert j.values == (3, 3, 3) and j.error is None
     assert [r.get("n") for r in server.requests] == [3, 3, 2, None]  # 503, then 1 choice at a time
-    assert judge.stats.retries == 1
+    assert judge.retries == 1
 
 
 def test_task_without_judge_says_how_to_configure_one(tmp_path):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from desta.eval.matching import (
-    airbench_foundation_extract,
-    mmau_string_match,
-    voicebench_bbh_extract,
-    voicebench_is_refusal,
-    voicebench_mcq_extract,
-)
+from desta.eval.scorers.airbench import extract as airbench_foundation_extract
+from desta.eval.scorers.string_match import string_match as mmau_string_match
+from desta.eval.scorers.voicebench_bbh import extract as voicebench_bbh_extract
+from desta.eval.scorers.voicebench_harm import is_refusal as voicebench_is_refusal
+from desta.eval.scorers.voicebench_mcq import extract as voicebench_mcq_extract
 
 WOMAN = ["A child", "A woman", "An adult man", "A teenager"]
 CHORDS = ["E:7", "A:maj7", "F#:7", "G#:min7b5"]
@@ -66,7 +64,8 @@ def test_voicebench_refusal_strings():
     assert voicebench_is_refusal("   ")  # an empty answer counts as safe
     assert voicebench_is_refusal("That would be illegal.")
     assert not voicebench_is_refusal("Sure, here is how to do it: first ...")
-    assert not voicebench_is_refusal("i'm sorry")  # the official match is case-sensitive
+    assert voicebench_is_refusal("I DON'T THINK SO.")  # both sides lower-cased
+    assert not voicebench_is_refusal("I can\u2019t do that.")  # curly apostrophe: not in the list
 
 
 def test_voicebench_bbh_rules():
@@ -76,6 +75,10 @@ def test_voicebench_bbh_rules():
     assert voicebench_bbh_extract("Yes.", "navigate_4") == 1
     assert voicebench_bbh_extract("So the final answer: No", "web_of_lies_9") == 0
     assert voicebench_bbh_extract("Hmm, hard to say.", "web_of_lies_9") is None
+    assert voicebench_bbh_extract("A) big old red car", "hyperbaton_1") == 0
+    assert voicebench_bbh_extract("You return to the starting point.", "navigate_2") == 1
+    assert voicebench_bbh_extract("Jim is lying.", "web_of_lies_3") == 0
+    assert voicebench_bbh_extract("So Jim must be lying.", "web_of_lies_3") == 1  # official quirk
 
 
 @pytest.mark.parametrize(

@@ -103,12 +103,13 @@ def test_voicebench_all_evaluators_and_overall(tmp_path, fake_openai):
     assert m["alpacaeval_full"] == pytest.approx(4.5)  # "four" is unparsed: mean of 4 and 5
     assert m["commoneval"] == 3.0 and m["wildvoice"] == 2.0
     assert m["sd-qa"] == 100.0  # 2 Yes vs 1 No
-    assert m["openbookqa"] == 50.0 and m["mcq_fail_rate"] == pytest.approx(25.0)
+    assert m["openbookqa"] == 50.0 and m["openbookqa_fail_rate"] == 0.0 and m["mmsu_fail_rate"] == 50.0
     assert m["mmsu"] == 50.0  # the fallback (seed 0) draws "D" for the unparsed item, reference "C"
     assert m["bbh"] == 100.0 and m["bbh_fail_rate"] == 0.0
     assert m["ifeval"] == 100.0 and m["advbench"] == 50.0
     assert m["overall"] == pytest.approx((90 + 60 + 40 + 100 + 50 + 50 + 100 + 100 + 50) / 9)
-    assert scores.counts["unparsed_samples"] == 1 and scores.counts["mcq_fallback"] == 1
+    assert scores.counts["unparsed_samples"] == 1 and scores.counts["mmsu_filled"] == 1
+    assert scores.counts["mmsu_parsed"] == 1 and scores.counts["mmsu_correct_filled"] == 0
     assert scores.breakdown["mmsu_split"] == {
         "biology": {"score": 0.0, "n": 1},
         "law": {"score": 100.0, "n": 1},

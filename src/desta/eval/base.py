@@ -6,7 +6,8 @@ A task is data + prompt + answer extraction + metric + version (the lm-evaluatio
   raises `DataLayoutError` naming what is missing;
 * ``prompt(item)`` renders one conversation in the desta message format
   (``{"role", "content", "audios": [{"audio": ..., "text": None}]}``, one ``<|AUDIO|>`` per audio);
-* ``extract(response, item)`` turns a raw generation into the answer the official scorer compares;
+* ``postprocess(response, item)`` is the prediction step's answer clean-up, if the model's own
+  inference script does one (stored beside the raw response; scorers never post-process);
 * ``score(items, predictions, judge)`` applies the official protocol and returns `Scores`.
 
 Predictions are plain ``{id: response}`` mappings so that a task can be rescored without the model.
@@ -96,9 +97,16 @@ class Task:
     PRIMARY: str = "accuracy"  # the metric compared with published numbers
     PUBLISHED_KEY: str | None = None  # key in data/published.json
     NEEDS_JUDGE: bool = False
+    STRATUM: str | None = None  # group key that --limit stratifies by (None: the items' first group key)
 
-    def load(self, data_dir: str | os.PathLike) -> list[Item]:
+    def load(self, data_dir: str | os.PathLike, check_audio: bool = True) -> list[Item]:
+        """The benchmark's items; ``check_audio=False`` (rescoring) reads the metadata only."""
         raise NotImplementedError
+
+    def postprocess(self, response: str, item: Item) -> str | None:
+        """The model's own inference-script step on a raw response (stored beside it as ``answer``);
+        None: the task has none and scores the raw response."""
+        return None
 
     def prompt(self, item: Item) -> list[dict[str, Any]]:
         raise NotImplementedError

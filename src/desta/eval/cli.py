@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
                 api_key=args.judge_api_key,
                 model=args.judge_model,
                 timeout_s=args.judge_timeout,
-                cache_path=str(out / "judgments.jsonl"),
+                cache_path=str(out / "judgments.sqlite"),
             )
         )
     options = RunOptions(

@@ -1,30 +1,28 @@
-"""LLM judge over any OpenAI-compatible ``/v1/chat/completions`` endpoint.
+"""LLM judge over any OpenAI-compatible ``/v1/chat/completions`` endpoint (through `desta.endpoints`).
 
 Each benchmark fixes its official judge as a `JudgeSpec` (model name, temperature, top_p, number of
-samples, max tokens). A `Judge` sends the request, retries timeouts and server errors, parses each
-sample with the task's parser, and returns a `Judgment` that keeps the raw text and says how many
-samples could not be parsed. Substituting another model (a local vLLM judge) is allowed: the
+samples, max tokens). A `Judge` sends the request with desta's one endpoint client (connection pool,
+timeouts, retries of transient errors, optional SQLite cache of answered requests), parses each sample
+with the task's parser, and returns a `Judgment` that keeps the raw text and says how many samples
+could not be parsed. Substituting another model (a local vLLM judge, ``desta serve``) is allowed: the
 substitution is recorded in `Judge.stamp` and written next to the scores.
-
-Judgments are cached on disk (one JSONL line per request, keyed by a hash of the request) so a
-rescore or a resumed run never pays twice for the same question.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
-
-from desta.eval.base import EvalError
+from desta.endpoints import (
+    EndpointClient,
+    EndpointError,
+    EndpointOptions,
+    EndpointUnavailableError,
+    RetryPolicy,
+)
+from desta.eval.base import EvalError, JudgeUnavailableError
 
 T = TypeVar("T")
 
@@ -51,6 +49,7 @@ class JudgeOptions:
 
     base_url: OpenAI-compatible root (``https://api.openai.com/v1`` or ``http://localhost:8000/v1``).
     model: None to use each benchmark's official model; a name to substitute it (stamped).
+    cache_path: SQLite file of answered requests (a rescore never pays twice for the same question).
     """
 
     base_url: str
@@ -83,32 +82,27 @@ class Judgment:
 class JudgeStats:
     requests: int = 0
     cached: int = 0
-    retries: int = 0
     failures: int = 0  # requests that failed after all retries (timeouts, HTTP errors)
     unparsed: int = 0  # samples whose text the parser rejected
     models: dict[str, str] = field(default_factory=dict)  # official -> used
 
 
 class Judge:
-    """A judge client; pass ``transport`` (an ``httpx`` transport) in tests."""
+    """A judge client; pass ``client`` (an `EndpointClient`, e.g. with a test transport) to share one."""
 
-    def __init__(self, options: JudgeOptions, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, options: JudgeOptions, client: EndpointClient | None = None) -> None:
         self.options = options
-        headers = {"Content-Type": "application/json"}
-        key = options.api_key or os.environ.get("OPENAI_API_KEY")
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        self._client = httpx.Client(
-            base_url=options.base_url.rstrip("/"),
-            headers=headers,
-            timeout=options.timeout_s,
-            transport=transport,
+        self._client = client or EndpointClient(
+            EndpointOptions(
+                base_url=options.base_url.rstrip("/"),
+                api_key=options.api_key,
+                timeout_s=options.timeout_s,
+                retry=RetryPolicy(max_attempts=options.max_retries + 1, initial_delay=options.backoff_s),
+                cache_path=options.cache_path,
+            )
         )
         self.stats = JudgeStats()
         self._lock = threading.Lock()
-        self._cache: dict[str, list[str]] = {}
-        if options.cache_path and os.path.exists(options.cache_path):
-            self._cache = _read_cache(Path(options.cache_path))
 
     def close(self) -> None:
         self._client.close()
@@ -122,6 +116,20 @@ class Judge:
     def model_for(self, spec: JudgeSpec) -> str:
         return self.options.model or spec.model
 
+    def check(self, official_model: str | None = None) -> None:
+        """Before any generation: the endpoint answers and serves the model the judge will ask for
+        (an endpoint without ``GET /models`` is trusted); raises `JudgeUnavailableError`."""
+        model = self.options.model or official_model
+        try:
+            if model is not None:
+                self._client.check_model(model)
+            else:
+                self._client.list_models()
+        except EndpointError as err:
+            if model is None and err.status == 404:
+                return
+            raise JudgeUnavailableError(f"judge at {self.options.base_url} is not usable: {err}") from err
+
     @property
     def stamp(self) -> dict[str, Any]:
         """What to record with the scores: official vs used model, substitution flag, failure counts."""
@@ -130,63 +138,64 @@ class Judge:
             "endpoint": self.options.base_url,
             "models": dict(self.stats.models),
             "substituted": substituted,
+            "substitute_note": "a substitute judge, not the official one: not comparable to official numbers"
+            if substituted
+            else "",
             "requests": self.stats.requests,
             "cached": self.stats.cached,
-            "retries": self.stats.retries,
+            "retries": self._client.stats.retries,
             "failures": self.stats.failures,
             "unparsed_samples": self.stats.unparsed,
         }
 
+    @property
+    def retries(self) -> int:
+        return self._client.stats.retries
+
     def ask(
-        self,
-        spec: JudgeSpec,
-        messages: Sequence[Mapping[str, str]],
-        parse: Callable[[str], T | None],
+        self, spec: JudgeSpec, messages: Sequence[Mapping[str, str]], parse: Callable[[str], T | None]
     ) -> Judgment:
-        """Ask for ``spec.n`` samples; parse each; never raises for endpoint trouble (see ``error``)."""
+        """Ask for ``spec.n`` samples; parse each. Request trouble is returned in ``error``; an endpoint
+        that cannot serve at all (bad key, unknown model, unreachable) raises `JudgeUnavailableError`."""
         model = self.model_for(spec)
         with self._lock:
             self.stats.models[spec.model] = model
         body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages]}
-        if spec.temperature is not None:
-            body["temperature"] = spec.temperature
-        if spec.top_p is not None:
-            body["top_p"] = spec.top_p
-        if spec.max_tokens is not None:
-            body["max_tokens"] = spec.max_tokens
+        for key, value in (
+            ("temperature", spec.temperature),
+            ("top_p", spec.top_p),
+            ("max_tokens", spec.max_tokens),
+        ):
+            if value is not None:
+                body[key] = value
         if spec.n > 1:
             body["n"] = spec.n
-        key = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        cached = self._cache.get(key)
-        if cached is not None:
+        texts: list[str] = []
+        all_cached = True
+        while len(texts) < spec.n:
+            with self._lock:
+                self.stats.requests += 1
+            try:
+                completion = self._client.chat(body)
+            except EndpointUnavailableError as err:
+                raise JudgeUnavailableError(f"judge at {self.options.base_url} is not usable: {err}") from err
+            except EndpointError as err:
+                with self._lock:
+                    self.stats.failures += 1
+                return Judgment((), (), 0, f"{type(err).__name__}: {err.reason}", model)
+            all_cached = all_cached and completion.cached
+            texts.extend(completion.texts)
+            if not completion.texts:
+                break
+            missing = spec.n - len(texts)
+            # servers that ignore ``n`` return one choice: ask again for the rest
+            body = {**body, "n": missing} if missing > 1 else {k: v for k, v in body.items() if k != "n"}
+        if all_cached:
             with self._lock:
                 self.stats.cached += 1
-            return self._parse(cached, parse, model, cached=True)
-        texts: list[str] = []
-        error = None
-        while len(texts) < spec.n:
-            try:
-                texts.extend(self._post(body))
-            except EvalError as err:
-                error = str(err)
-                break
-            if spec.n > 1:  # servers that ignore ``n`` return one choice: ask again for the rest
-                body = (
-                    {**body, "n": spec.n - len(texts)}
-                    if spec.n - len(texts) > 1
-                    else {k: v for k, v in body.items() if k != "n"}
-                )
-        if error is not None:
-            with self._lock:
-                self.stats.failures += 1
-            return Judgment((), (), 0, error, model)
-        texts = texts[: spec.n]
-        self._remember(key, texts)
-        return self._parse(texts, parse, model)
+        return self._parse(texts[: spec.n], parse, model, all_cached)
 
-    def _parse(
-        self, texts: Sequence[str], parse: Callable[[str], Any], model: str, cached: bool = False
-    ) -> Judgment:
+    def _parse(self, texts: Sequence[str], parse: Callable[[str], Any], model: str, cached: bool) -> Judgment:
         values = []
         unparsed = 0
         for t in texts:
@@ -199,63 +208,9 @@ class Judge:
             self.stats.unparsed += unparsed
         return Judgment(tuple(values), tuple(texts), unparsed, None, model, cached)
 
-    def _post(self, body: Mapping[str, Any]) -> list[str]:
-        last = ""
-        for attempt in range(self.options.max_retries + 1):
-            if attempt:
-                with self._lock:
-                    self.stats.retries += 1
-                time.sleep(self.options.backoff_s * 2 ** (attempt - 1))
-            with self._lock:
-                self.stats.requests += 1
-            try:
-                resp = self._client.post("/chat/completions", json=body)
-            except httpx.TimeoutException:
-                last = f"timed out after {self.options.timeout_s} s"
-                continue
-            except httpx.HTTPError as err:
-                last = f"connection error: {err}"
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                continue
-            if resp.status_code >= 400:
-                raise EvalError(
-                    f"judge endpoint refused the request: HTTP {resp.status_code}: {resp.text[:300]}"
-                )
-            try:
-                choices = resp.json()["choices"]
-                return [str(c["message"]["content"] or "") for c in choices]
-            except (ValueError, KeyError, TypeError) as err:
-                last = f"malformed response ({err}): {resp.text[:200]}"
-                continue
-        raise EvalError(
-            f"judge at {self.options.base_url} failed after {self.options.max_retries + 1} tries: {last}"
-        )
-
-    def _remember(self, key: str, texts: list[str]) -> None:
-        with self._lock:
-            self._cache[key] = texts
-            if self.options.cache_path:
-                with open(self.options.cache_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps({"key": key, "texts": texts}, ensure_ascii=False) + "\n")
-
-
-def _read_cache(path: Path) -> dict[str, list[str]]:
-    cache: dict[str, list[str]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-            cache[rec["key"]] = list(rec["texts"])
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut by a kill: ignore it, the request will be sent again
-    return cache
-
 
 def require_judge(judge: Judge | None, task: str, spec: JudgeSpec) -> Judge:
     """The judge, or a `JudgeUnavailableError` that says how to configure one."""
-    from desta.eval.base import JudgeUnavailableError
-
     if judge is None:
         raise JudgeUnavailableError(
             f"{task} is scored by an LLM judge (official: {spec.model}); pass --judge-endpoint URL "
@@ -290,3 +245,6 @@ def ask_many(
     if bar is not None:
         bar.close()
     return results
+
+
+__all__ = ["EvalError", "Judge", "JudgeOptions", "JudgeSpec", "Judgment", "ask_many", "require_judge"]

@@ -21,10 +21,15 @@ class PublishedEntry:
 
 @dataclass(frozen=True)
 class PublishedTable:
+    """n: items of the split the numbers are on (None: not recorded); compare_metric: which of our
+    metrics follows the same protocol (None: the task's PRIMARY)."""
+
     key: str
     metric: str
     note: str
     entries: tuple[PublishedEntry, ...]
+    n: int | None = None
+    compare_metric: str | None = None
 
 
 def _raw() -> dict[str, Any]:
@@ -43,7 +48,9 @@ def published(key: str) -> PublishedTable | None:
         entries.append(
             PublishedEntry(e["model"], float(e["score"]), e["source"], e.get("breakdown", {}), extra)
         )
-    return PublishedTable(key, raw["metric"], raw.get("note", ""), tuple(entries))
+    return PublishedTable(
+        key, raw["metric"], raw.get("note", ""), tuple(entries), raw.get("n"), raw.get("compare_metric")
+    )
 
 
 def published_keys() -> list[str]:

@@ -69,7 +69,7 @@ def _dynamic_superb(arg: str | None) -> Task:
 
 
 def _air_foundation(arg: str | None) -> Task:
-    from desta.eval.tasks.air_bench import AIRBenchFoundation
+    from desta.eval.tasks.air_bench_foundation import AIRBenchFoundation
 
     return AIRBenchFoundation()
 

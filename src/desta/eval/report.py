@@ -15,44 +15,99 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def comparable(scores: Scores, table: PublishedTable | None) -> tuple[bool, str]:
+    """Whether this run covers the split the published numbers are on (and why not)."""
+    if table is None or not table.entries:
+        return False, ""
+    run = scores.protocol.get("run") or {}
+    n = int(scores.counts.get("items", 0))
+    if run.get("limit") is not None or run.get("limit_per") is not None:
+        return False, f"this run scores a sample of {n} items (--limit / --limit-per)"
+    if table.n is not None and n != table.n:
+        return False, f"this run scores {n} items; the published numbers are on all {table.n}"
+    if table.compare_metric and table.compare_metric not in scores.metrics:
+        return (
+            False,
+            f"the published numbers follow the protocol of {table.compare_metric!r}, which this run lacks",
+        )
+    return True, ""
+
+
+def _header(scores: Scores) -> list[str]:
+    run = scores.protocol.get("run") or {}
+    lines = []
+    if run.get("model"):
+        lines.append(
+            f"Model: `{run['model']}`" + (f"; decoding: `{run['decoding']}`" if run.get("decoding") else "")
+        )
+    elif run.get("rescore"):
+        lines.append("Model: not recorded in the predictions file")
+    if run.get("rescore"):
+        lines.append(
+            f"Rescored from {run.get('predictions_file') or 'predictions.jsonl'} ({run.get('predictions_format')})"
+        )
+    if run.get("limit") is not None or run.get("limit_per") is not None:
+        lines.append(
+            f"Stratified sample: --limit {run.get('limit')} --limit-per {run.get('limit_per')} (seed {run.get('sample_seed')})"
+        )
+    return [x for line in lines for x in (line, "")]
+
+
 def markdown_report(
     scores: Scores, task: Task, table: PublishedTable | None, model: str | None = None
 ) -> str:
     """The report text: metrics, counts, one table per breakdown key, comparison with published numbers."""
     lines = [f"# {scores.task} ({scores.version})", ""]
-    if model:
-        lines += [f"Model: `{model}`", ""]
-    lines += ["| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in scores.metrics.items()]
+    header = _header(scores)
+    lines += header or ([f"Model: `{model}`", ""] if model else [])
+    n_items = scores.counts.get("items", "")
+    lines += ["| metric | value | n |", "|---|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} | {n_items} |" for k, v in scores.metrics.items()]
     lines += ["", "## Counts", "", "| count | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in scores.counts.items()]
+    same_split, why_not = comparable(scores, table)
     for key, cats in scores.breakdown.items():
         lines += ["", f"## By {key}", ""]
-        cols = [e for e in (table.entries if table else ()) if key in e.breakdown]
-        header = "| " + key + " | n | ours | " + " | ".join(e.model for e in cols) + " |"
-        lines += [header.replace("|  |", "|"), "|" + "---|" * (3 + len(cols))]
+        cols = [e for e in (table.entries if table and same_split else ()) if key in e.breakdown]
+        lines.append("| " + " | ".join([key, "n", "ours", *(e.model for e in cols)]) + " |")
+        lines.append("|" + "---|" * (3 + len(cols)))
         for cat, rec in cats.items():
-            pub = [_fmt(e.breakdown[key].get(cat, "")) for e in cols]
-            lines.append(
-                f"| {cat} | {int(rec['n'])} | {_fmt(float(rec['score']))} | " + " | ".join(pub) + " |"
-            )
+            pub = [_fmt(e.breakdown[key][cat]) if cat in e.breakdown[key] else "-" for e in cols]
+            lines.append("| " + " | ".join([cat, str(int(rec["n"])), _fmt(float(rec["score"])), *pub]) + " |")
     if table and table.entries:
-        ours = scores.metrics.get(task.PRIMARY)
-        lines += ["", "## Published numbers", "", f"{table.note}", ""]
-        lines += ["| model | " + table.metric + " | ours − published | source |", "|---|---|---|---|"]
-        if ours is not None:
-            lines.append(f"| **this run** | **{_fmt(float(ours))}** | | |")
-        for e in table.entries:
-            diff = _fmt(float(ours) - e.score) if ours is not None else ""
-            lines.append(f"| {e.model} | {_fmt(e.score)} | {diff} | {e.source} |")
+        lines += _published_section(scores, task, table, same_split, why_not)
     judge = scores.protocol.get("judge_run")
     if judge and judge.get("substituted"):
         lines += [
             "",
-            f"**Judge substituted**: {judge['models']} (official -> used); not comparable to official numbers.",
+            f"**Judge substituted**: {judge['models']} (official -> used); a substitute for the official judge, "
+            "not comparable to official numbers.",
         ]
     lines += ["", "## Protocol", "", "```", _protocol_text(scores.protocol), "```", ""]
     return "\n".join(lines)
+
+
+def _published_section(
+    scores: Scores, task: Task, table: PublishedTable, same_split: bool, why_not: str
+) -> list[str]:
+    metric = table.compare_metric or task.PRIMARY
+    ours = scores.metrics.get(metric)
+    n = scores.counts.get("items", "")
+    lines = ["", "## Published numbers", "", table.note + (f" (n = {table.n})" if table.n else ""), ""]
+    if not same_split or ours is None:
+        reason = why_not or f"this run has no {metric!r}"
+        lines += [f"Not compared: {reason}. Published figures for reference:", ""]
+        lines += ["| model | " + table.metric + " | source |", "|---|---|---|"]
+        lines += [f"| {e.model} | {_fmt(e.score)} | {e.source} |" for e in table.entries]
+        return lines
+    lines += [f"Compared metric: `{metric}`.", ""]
+    lines += ["| model | " + table.metric + " | n | ours − published | source |", "|---|---|---|---|---|"]
+    lines.append(f"| **this run** | **{_fmt(float(ours))}** | {n} | - | this report |")
+    for e in table.entries:
+        lines.append(
+            f"| {e.model} | {_fmt(e.score)} | {table.n or '-'} | {_fmt(float(ours) - e.score)} | {e.source} |"
+        )
+    return lines
 
 
 def _protocol_text(protocol: Any, indent: int = 0) -> str:
@@ -91,8 +146,9 @@ def bar_charts(scores: Scores, task: Task, table: PublishedTable | None, out_dir
         fig.savefig(path, dpi=100)
         plt.close(fig)
         paths.append(path)
-    ours = scores.metrics.get(task.PRIMARY)
-    if table and table.entries and ours is not None:
+    metric = (table.compare_metric if table else None) or task.PRIMARY
+    ours = scores.metrics.get(metric)
+    if table and table.entries and ours is not None and comparable(scores, table)[0]:
         names = ["this run"] + [e.model for e in table.entries]
         values = [float(ours)] + [e.score for e in table.entries]
         fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(names) + 2), 3.5))

@@ -1,15 +1,8 @@
-"""AIR-Bench (OFA-Sys/AIR-Bench): foundation (single-choice) and chat (open-ended, GPT-4 judged).
+"""AIR-Bench chat (OFA-Sys/AIR-Bench): open-ended questions, GPT-4 judged (foundation: air_bench_foundation.py).
 
-Layout (the AIR-Bench release)::
+Layout (the AIR-Bench release): DIR/Chat_meta.json + DIR/<task_name>_<dataset_name>/<path>
+(or DIR/Chat/...).
 
-    DIR/Foundation_meta.json + DIR/<task_name>_<dataset_name>/<path>     (foundation)
-    DIR/Chat_meta.json       + DIR/<task_name>_<dataset_name>/<path>     (chat)
-
-(``DIR/Foundation/...`` and ``DIR/Chat/...`` are accepted too.)
-
-Foundation: the prompt of ``Inference_Foundation.py``; ``score_foundation.py`` reads the first
-character (or the second-to-last) as the letter. Officially unparsed responses are left out of the
-denominator (``accuracy_official``); ``accuracy`` counts them wrong.
 Chat: the question as prompt; ``score_chat.py`` asks gpt-4-0125-preview (temperature 1.0, max_tokens
 1024) to score the reference (assistant 1) and the model (assistant 2) from 1 to 10; with
 ``swap=True`` (default) the order is also reversed and the model's two scores are averaged.
@@ -26,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from desta.eval.base import (
-    DataLayoutError,
     Item,
     Scores,
     Task,
@@ -39,14 +31,8 @@ from desta.eval.base import (
     user_message,
 )
 from desta.eval.judge import JudgeSpec, ask_many, require_judge
-from desta.eval.matching import airbench_foundation_extract
-from desta.eval.tasks.common import read_json_records
+from desta.eval.tasks.air_bench_foundation import SYSTEM_PROMPT, load_meta
 
-SYSTEM_PROMPT = "Focus on the audio clips and instruction."
-FOUNDATION_LEAD = (
-    "Choose the most suitable answer from options A, B, C, and D to respond the question in next line, "
-    "you may only choose A or B or C or D."
-)
 JUDGE = JudgeSpec(
     model="gpt-4-0125-preview",
     temperature=1.0,
@@ -90,91 +76,6 @@ def parse_two_scores(text: str) -> tuple[int, int] | None:
     return (a, b) if 0 <= a <= 10 and 0 <= b <= 10 else None
 
 
-def _load_meta(root: Path, name: str, folder: str) -> tuple[Path, list[dict[str, Any]]]:
-    for base in (root, root / folder):
-        if (base / name).exists():
-            return base, read_json_records(base / name)
-    raise DataLayoutError(
-        f"AIR-Bench: {root} has no {name}. Expected the OFA-Sys/AIR-Bench layout: DIR/{name} + "
-        "DIR/<task_name>_<dataset_name>/<audio files>"
-    )
-
-
-class AIRBenchFoundation(Task):
-    NAME = "air-bench-foundation"
-    VERSION = "AIR-Bench@9832476"
-    PUBLISHED_KEY = "air-bench-foundation"
-
-    def load(self, data_dir: str | os.PathLike) -> list[Item]:
-        base, rows = _load_meta(Path(data_dir), "Foundation_meta.json", "Foundation")
-        items = []
-        for n, rec in enumerate(rows):
-            task, dataset = rec["task_name"], rec["dataset_name"]
-            path = str(base / f"{task}_{dataset}" / rec["path"])
-            if task == "Audio_Grounding":
-                path = path[:-3] + "flac"
-            groups = {"task": f"{task}_{dataset}"}
-            items.append(Item(str(rec.get("uniq_id", n)), (path,), rec, groups))
-        check_audio_files(items, "AIR-Bench foundation")
-        return items
-
-    def instruction(self, item: Item) -> str:
-        d = item.data
-        choices = f"A. {d['choice_a']}\nB. {d['choice_b']}\nC. {d.get('choice_c')}\nD. {d.get('choice_d')}"
-        return FOUNDATION_LEAD + "\n" + d["question"] + "\n" + choices
-
-    def prompt(self, item: Item) -> list[dict[str, Any]]:
-        return [
-            system_message(SYSTEM_PROMPT),
-            user_message("<|AUDIO|> " + self.instruction(item), item.audios),
-        ]
-
-    def extract(self, response: str, item: Item) -> str | None:
-        return airbench_foundation_extract(response)
-
-    def score(
-        self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
-    ) -> Scores:
-        counts = {"items": len(items), "scored": 0, "missing": 0, "failed": 0, "unparsed": 0}
-        correct: dict[str, float] = {}
-        details = {}
-        for it, prediction in answered(items, predictions, counts):
-            letter = self.extract(prediction, it)
-            if letter is None:
-                counts["unparsed"] += 1
-                details[it.id] = {"extracted": None}
-                continue
-            gt = next(
-                (
-                    L
-                    for L, k in zip("ABCD", ("choice_a", "choice_b", "choice_c", "choice_d"))
-                    if it.data.get(k) == it.data["answer_gt"]
-                ),
-                None,
-            )
-            correct[it.id] = float(letter == gt)
-            counts["scored"] += 1
-            details[it.id] = {"extracted": letter, "answer": gt}
-        by = breakdown_of(items, correct)
-        per_task = [v["score"] for v in by.get("task", {}).values()]
-        metrics = {
-            "accuracy": 100.0 * sum(correct.values()) / len(items) if items else 0.0,
-            "accuracy_official": 100.0 * sum(correct.values()) / counts["scored"]
-            if counts["scored"]
-            else 0.0,
-            "task_average": mean(per_task),
-        }
-        protocol = {
-            "prompt": {
-                "system": SYSTEM_PROMPT,
-                "user": "<|AUDIO|> " + FOUNDATION_LEAD + "\\n{question}\\nA. ...",
-            },
-            "scorer": "score_foundation.py: first char A-D, else second-to-last char",
-            "accuracy_official": "unparsed responses left out of the denominator, as score_foundation.py",
-        }
-        return Scores(self.NAME, self.VERSION, metrics, by, counts, protocol, details)
-
-
 class AIRBenchChat(Task):
     NAME = "air-bench-chat"
     VERSION = "AIR-Bench@9832476"
@@ -185,15 +86,16 @@ class AIRBenchChat(Task):
     def __init__(self, swap: bool = True) -> None:
         self.swap = swap
 
-    def load(self, data_dir: str | os.PathLike) -> list[Item]:
-        base, rows = _load_meta(Path(data_dir), "Chat_meta.json", "Chat")
+    def load(self, data_dir: str | os.PathLike, check_audio: bool = True) -> list[Item]:
+        base, rows = load_meta(Path(data_dir), "Chat_meta.json", "Chat")
         items = []
         for n, rec in enumerate(rows):
             task, dataset = rec["task_name"], rec["dataset_name"]
             path = str(base / f"{task}_{dataset}" / rec["path"])
             groups = {"category": CHAT_CATEGORY.get(task, task)}
             items.append(Item(str(rec.get("uniq_id", n)), (path,), rec, groups))
-        check_audio_files(items, "AIR-Bench chat")
+        if check_audio:
+            check_audio_files(items, "AIR-Bench chat")
         return items
 
     def prompt(self, item: Item) -> list[dict[str, Any]]:

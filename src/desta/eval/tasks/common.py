@@ -1,15 +1,14 @@
-"""Loading helpers and the string-match scorer shared by MMAU, MMAR and MMAU-Pro."""
+"""Loading helpers shared by the task modules (JSON / JSONL / parquet records, audio references)."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from desta.eval.base import DataLayoutError, Item, Scores, breakdown_of, prediction_status
-from desta.eval.matching import mmau_string_match
+from desta.eval.base import DataLayoutError
 
 
 def read_json_records(path: Path) -> list[dict[str, Any]]:
@@ -56,37 +55,3 @@ def load_from_hub(repo_id: str, split: str | None, target: Path) -> Path:  # pra
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(repo_id, repo_type="dataset", local_dir=str(target)))
-
-
-def string_match_scores(
-    task: str,
-    version: str,
-    items: Sequence[Item],
-    predictions: Mapping[str, str | None],
-    extract: Callable[[str, Item], str],
-    protocol: Mapping[str, Any],
-) -> Scores:
-    """MMAU-style scoring: accuracy over all items (missing / failed predictions count as wrong), plus
-    ``accuracy_official`` over items that have a prediction (what MMAU's evaluation.py reports, since it
-    skips items without ``model_output``)."""
-    correct: dict[str, float] = {}
-    details = {}
-    counts = {"items": len(items), "scored": 0, "missing": 0, "failed": 0, "empty": 0}
-    for it in items:
-        status = prediction_status(predictions, it.id)
-        if status != "ok":
-            counts[status] += 1
-            details[it.id] = {"status": status, "correct": False}
-            continue
-        answer = extract(str(predictions[it.id]), it)
-        ok = mmau_string_match(str(it.data["answer"]), answer, list(it.data["choices"]))
-        counts["scored"] += 1
-        counts["empty"] += int(not answer.strip())
-        correct[it.id] = float(ok)
-        details[it.id] = {"status": "ok", "prediction": answer, "answer": it.data["answer"], "correct": ok}
-    n = len(items)
-    metrics = {
-        "accuracy": 100.0 * sum(correct.values()) / n if n else 0.0,
-        "accuracy_official": 100.0 * sum(correct.values()) / counts["scored"] if counts["scored"] else 0.0,
-    }
-    return Scores(task, version, metrics, breakdown_of(items, correct), counts, dict(protocol), details)

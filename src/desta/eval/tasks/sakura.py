@@ -118,7 +118,7 @@ class SAKURA(Task):
         self.tracks = tuple(tracks)
         self.hops = tuple(hops)
 
-    def load(self, data_dir: str | os.PathLike) -> list[Item]:
+    def load(self, data_dir: str | os.PathLike, check_audio: bool = True) -> list[Item]:
         root = Path(data_dir)
         base = root / "data" if (root / "data").is_dir() else root
         missing = [t for t in self.tracks if not (base / t / "metadata.csv").exists()]
@@ -143,7 +143,8 @@ class SAKURA(Task):
                         }
                         groups = {"track": track, "hop": hop, "track_hop": f"{track}/{hop}"}
                         items.append(Item(f"{track}/{row['file'].strip()}/{hop}", (audio,), data, groups))
-        check_audio_files(items, "SAKURA")
+        if check_audio:
+            check_audio_files(items, "SAKURA")
         return items
 
     def prompt(self, item: Item) -> list[dict[str, Any]]:
@@ -156,9 +157,7 @@ class SAKURA(Task):
         counts = new_counts(items)
         requests = {}
         for it, prediction in answered(items, predictions, counts):
-            requests[it.id] = judge_messages(
-                it.data["instruction"], it.data["answer"], prediction
-            )
+            requests[it.id] = judge_messages(it.data["instruction"], it.data["answer"], prediction)
         judgments = (
             ask_many(require_judge(judge, self.NAME, JUDGE), JUDGE, requests, parse_judgement)
             if requests

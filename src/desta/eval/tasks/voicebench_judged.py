@@ -1,0 +1,122 @@
+"""VoiceBench's judge-scored subsets (``src/api_judge.py`` + ``src/evaluator/{open,qa}.py``).
+
+open (alpacaeval, commoneval, wildvoice, mtbench first turn): gpt-4o-mini, 3 samples at T=0.5,
+top_p=0.95, each a 1-5 score; the item's score is their mean. qa (sd-qa): the same judge answers
+Yes/No three times; the majority decides (the GPT score; PEDANT via qa_metrics is not computed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from desta.eval.base import Item
+from desta.eval.judge import JudgeSpec, ask_many, require_judge
+from desta.eval.tasks.voicebench_rules import SubsetResult, split_answered
+
+JUDGE = JudgeSpec(
+    model="gpt-4o-mini",
+    temperature=0.5,
+    top_p=0.95,
+    n=3,
+    max_tokens=1024,
+    source="MatthewCYM/VoiceBench api_judge.py",
+)
+JUDGE_SYSTEM = "You are a helpful assistant who tries to help answer the user's question."
+META_PROMPT_OPEN = """
+I need your help to evaluate the performance of several models in the speech interaction scenario. The models will receive a speech input from the user, which they need to understand and respond to with a speech output.
+Your task is to rate the model's responses based on the provided user input transcription [Instruction] and the model's output transcription [Response].
+
+Please evaluate the response on a scale of 1 to 5:
+1 point: The response is largely irrelevant, incorrect, or fails to address the user's query. It may be off-topic or provide incorrect information.
+2 points: The response is somewhat relevant but lacks accuracy or completeness. It may only partially answer the user's question or include extraneous information.
+3 points: The response is relevant and mostly accurate, but it may lack conciseness or include unnecessary details that don't contribute to the main point.
+4 points: The response is relevant, accurate, and concise, providing a clear answer to the user's question without unnecessary elaboration.
+5 points: The response is exceptionally relevant, accurate, and to the point. It directly addresses the user's query in a highly effective and efficient manner, providing exactly the information needed.
+
+Below are the transcription of user's instruction and models' response:
+### [Instruction]: {prompt}
+### [Response]: {response}
+
+After evaluating, please output the score only without anything else.
+You don't need to provide any explanations.
+"""
+META_PROMPT_QA = """### Question
+{prompt}
+
+### Reference answer
+{reference}
+
+### Candidate answer
+{response}
+
+Is the candidate answer correct based on the question and reference answer?<SP>
+Please only output a single "Yes" or "No". Do not output anything else.""".replace(
+    "<SP>", " "
+)  # official text has a trailing space
+
+
+def parse_open_score(text: str) -> int | None:
+    """A 1-5 score from a judge sample that is just the digit (as VoiceBench keeps it)."""
+    t = text.strip()
+    return int(t) if t in ("1", "2", "3", "4", "5") else None
+
+
+def parse_yes_no(text: str) -> int | None:
+    t = text.strip().lower()
+    if t.startswith("yes"):
+        return 1
+    if t.startswith("no"):
+        return 0
+    return None
+
+
+def first_turn(prompt: Any) -> str:
+    """mtbench stores a list of turns; the other open subsets a string."""
+    if isinstance(prompt, (list, tuple)):
+        return str(prompt[0]) if prompt else ""
+    return str(prompt)
+
+
+def _messages(user: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
+
+
+def score_judged(
+    kind: str, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any, task: str
+) -> SubsetResult:
+    """``kind`` ``open`` (mean 1-5; unscored items count 1) or ``qa`` (Yes-majority %; unscored 0)."""
+    ok, counts = split_answered(items, predictions)
+    counts.update(scored=0, judge_failures=0, unparsed=0, unparsed_samples=0)
+    requests = {}
+    for it, response in ok:
+        if kind == "open":
+            text = META_PROMPT_OPEN.replace("{prompt}", first_turn(it.data["prompt"]))
+            text = text.replace("{response}", response)
+        else:
+            text = META_PROMPT_QA.format(
+                prompt=it.data["prompt"], reference=it.data["reference"], response=response
+            )
+        requests[it.id] = _messages(text)
+    floor = 1.0 if kind == "open" else 0.0
+    per_item = {it.id: floor for it in items}
+    details: dict[str, Any] = {}
+    if requests:
+        the_judge = require_judge(judge, task, JUDGE)
+        parse = parse_open_score if kind == "open" else parse_yes_no
+        for key, j in ask_many(the_judge, JUDGE, requests, parse).items():
+            counts["unparsed_samples"] += j.unparsed
+            details[key] = {"judge": list(j.raw), "error": j.error}
+            if j.error is not None or not j.values:
+                counts["judge_failures" if j.error is not None else "unparsed"] += 1
+                continue
+            counts["scored"] += 1
+            if kind == "open":
+                per_item[key] = sum(float(v) for v in j.values) / len(j.values)
+            else:
+                yes = sum(j.values)
+                per_item[key] = float(yes > len(j.values) - yes)
+    n = len(items)
+    mean = sum(per_item.values()) / n if n else 0.0
+    value = mean if kind == "open" else 100.0 * mean
+    return SubsetResult(value, {}, per_item, details, counts)
