@@ -43,8 +43,10 @@ def _relation(value: Any, rng: random.Random, name: str = "relation") -> str:
     return value
 
 
-def _count(value: Any, rng: random.Random, low: int, high: int) -> int:
+def int_arg(value: Any, rng: random.Random, low: int, high: int) -> int:
     """An integer argument; None or negative draws ``randint(low, high)`` like the official code."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise IFEvalArgumentError(f"expected a number, got {value!r}")
     if value is None or value < 0:
         return rng.randint(low, high)
     return value
@@ -71,7 +73,7 @@ def _keywords_existence(kw: Mapping[str, Any], rng: random.Random) -> Check:
 
 def _keywords_frequency(kw: Mapping[str, Any], rng: random.Random) -> Check:
     keyword = _given(kw.get("keyword"), "keyword").strip()
-    frequency = _count(kw.get("frequency"), rng, 1, 3)
+    frequency = int_arg(kw.get("frequency"), rng, 1, 3)
     relation = _relation(kw.get("relation"), rng)
     return lambda r: _compare(len(re.findall(keyword, r, flags=re.IGNORECASE)), frequency, relation)
 
@@ -87,7 +89,7 @@ def _letter_frequency(kw: Mapping[str, Any], rng: random.Random) -> Check:
         # The official code replaces a letter outside a-z (e.g. "#") by a random ASCII letter.
         letter = rng.choice(list(string.ascii_letters))
     letter = letter.strip().lower()
-    frequency = _count(kw.get("let_frequency"), rng, 1, 10)
+    frequency = int_arg(kw.get("let_frequency"), rng, 1, 10)
     relation = _relation(kw.get("let_relation"), rng, "let_relation")
     return lambda r: _compare(collections.Counter(r.lower())[letter], frequency, relation)
 
@@ -101,7 +103,7 @@ def _response_language(kw: Mapping[str, Any], rng: random.Random) -> Check:
 
 
 def _number_sentences(kw: Mapping[str, Any], rng: random.Random) -> Check:
-    target = _count(kw.get("num_sentences"), rng, 1, 20)
+    target = int_arg(kw.get("num_sentences"), rng, 1, 20)
     relation = _relation(kw.get("relation"), rng)
     return lambda r: _compare(count_sentences(r), target, relation)
 
@@ -119,18 +121,18 @@ def paragraphs_follow(paragraphs: list[str], target: int) -> bool:
 
 
 def _number_paragraphs(kw: Mapping[str, Any], rng: random.Random) -> Check:
-    target = _count(kw.get("num_paragraphs"), rng, 1, 5)
+    target = int_arg(kw.get("num_paragraphs"), rng, 1, 5)
     return lambda r: paragraphs_follow(re.split(r"\s?\*\*\*\s?", r), target)
 
 
 def _number_words(kw: Mapping[str, Any], rng: random.Random) -> Check:
-    target = _count(kw.get("num_words"), rng, 100, 500)
+    target = int_arg(kw.get("num_words"), rng, 100, 500)
     relation = _relation(kw.get("relation"), rng)
     return lambda r: _compare(count_words(r), target, relation)
 
 
 def _nth_paragraph_first_word(kw: Mapping[str, Any], rng: random.Random) -> Check:
-    num = _count(kw.get("num_paragraphs"), rng, 1, 5)
+    num = int_arg(kw.get("num_paragraphs"), rng, 1, 5)
     nth = kw.get("nth_paragraph")
     if nth is None or nth <= 0 or nth > num:
         nth = rng.randint(1, num + 1)
@@ -160,7 +162,7 @@ def _nth_paragraph_first_word(kw: Mapping[str, Any], rng: random.Random) -> Chec
 
 
 def _number_placeholders(kw: Mapping[str, Any], rng: random.Random) -> Check:
-    target = _count(kw.get("num_placeholders"), rng, 1, 4)
+    target = int_arg(kw.get("num_placeholders"), rng, 1, 4)
     return lambda r: len(re.findall(r"\[.*?\]", r)) >= target
 
 
@@ -186,7 +188,7 @@ def count_bullets(r: str) -> int:
 
 
 def _number_bullet_lists(kw: Mapping[str, Any], rng: random.Random) -> Check:
-    target = _count(kw.get("num_bullets"), rng, 1, 5)
+    target = int_arg(kw.get("num_bullets"), rng, 1, 5)
     return lambda r: count_bullets(r) == target
 
 
@@ -195,7 +197,7 @@ def _constrained_response(kw: Mapping[str, Any], rng: random.Random) -> Check:
 
 
 def _number_highlighted_sections(kw: Mapping[str, Any], rng: random.Random) -> Check:
-    target = _count(kw.get("num_highlights"), rng, 1, 4)
+    target = int_arg(kw.get("num_highlights"), rng, 1, 4)
 
     def check(r: str) -> bool:
         n = sum(1 for h in re.findall(r"\*[^\n\*]*\*", r) if h.strip("*").strip())
@@ -211,7 +213,7 @@ def _multiple_sections(kw: Mapping[str, Any], rng: random.Random) -> Check:
     splitter = splitter.strip() if isinstance(splitter, str) else splitter
     if splitter is None:
         splitter = rng.choice(SECTION_SPLITTERS)
-    target = _count(kw.get("num_sections"), rng, 1, 5)
+    target = int_arg(kw.get("num_sections"), rng, 1, 5)
     pattern = r"\s?" + splitter + r"\s?\d+\s?"
     return lambda r: len(re.split(pattern, r)) - 1 >= target
 

@@ -29,8 +29,8 @@ from desta.eval.ifeval.checks import (
     GOOGLE_CHECKS,
     Builder,
     Check,
-    _count,
     count_bullets,
+    int_arg,
     paragraphs_follow,
     prompt_to_repeat,
 )
@@ -54,12 +54,12 @@ def count_speech_bullets(response: str) -> int:
 
 
 def _number_bullet_lists(kw: Mapping[str, Any], rng: random.Random) -> Check:
-    target = _count(kw.get("num_bullets"), rng, 1, 5)
+    target = int_arg(kw.get("num_bullets"), rng, 1, 5)
     return lambda r: count_speech_bullets(r) == target
 
 
 def _number_paragraphs(kw: Mapping[str, Any], rng: random.Random) -> Check:
-    target = _count(kw.get("num_paragraphs"), rng, 1, 5)
+    target = int_arg(kw.get("num_paragraphs"), rng, 1, 5)
     # A run of newlines is one break ("a\n\nb": 2 paragraphs); a piece of spaces only between two
     # breaks ("a\n \nb") fails, as an empty piece inside does in Google's check (taken reading; the
     # parity file has no such response).
