@@ -169,3 +169,43 @@ def conversation(
 def strip_locators(text: str) -> str:
     """The text of a content with its locators removed (for text-only consumers)."""
     return text.replace(AUDIO_LOCATOR, " ").strip()
+
+
+def wav_bytes(source: Any, sampling_rate: int | None = None) -> bytes:
+    """Any audio source (path, bytes, array) -> 16 kHz mono 16-bit WAV bytes (raises AudioError)."""
+    import io
+
+    import soundfile as sf
+
+    from desta.audio import SAMPLE_RATE, decode_audio_bytes, load_audio
+
+    wave = decode_audio_bytes(source) if isinstance(source, bytes) else load_audio(source, sr=sampling_rate)
+    buf = io.BytesIO()
+    sf.write(buf, wave, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def to_openai(messages: Sequence[Mapping[str, Any] | Message]) -> list[dict[str, Any]]:
+    """desta messages -> OpenAI chat messages, an ``input_audio`` part (base64 WAV) where each locator stood.
+
+    The inverse of the server's request parsing (:mod:`desta.serve.messages`); given transcripts
+    (``text``) are not part of the OpenAI format and are dropped.
+    """
+    import base64
+
+    out: list[dict[str, Any]] = []
+    for m in parse_conversation(messages):
+        if not m.audios:
+            out.append({"role": m.role, "content": m.content})
+            continue
+        parts: list[dict[str, Any]] = []
+        pieces = m.content.split(AUDIO_LOCATOR)
+        for i, text in enumerate(pieces):
+            if text.strip():
+                parts.append({"type": "text", "text": text.strip()})
+            if i < len(m.audios):
+                entry = m.audios[i]
+                data = base64.b64encode(wav_bytes(entry.audio, entry.sampling_rate)).decode("ascii")
+                parts.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
+        out.append({"role": m.role, "content": parts})
+    return out

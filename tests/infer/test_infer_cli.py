@@ -96,3 +96,35 @@ def test_readme_first_command_prints_exactly_what_the_readme_shows():
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == transcript_line, done.stderr
     assert done.stdout.strip() == answer_line, done.stdout
+
+
+def _clip(tmp_path, seconds: float = 1.0):
+    path = tmp_path / "clip.wav"
+    sf.write(path, (0.3 * np.sin(np.arange(int(16000 * seconds)) / 8)).astype(np.float32), 16000)
+    return str(path)
+
+
+def test_ask_a_running_server(tmp_path, capsys):
+    """`desta ask --server` sends the clip as an input_audio part and prints the served answer."""
+    from desta.serve.app import create_app
+    from desta.serve.fake import FakeEngine
+    from desta.serve.settings import ServeSettings
+    from serve.serve_helpers import LiveServer
+
+    clip = _clip(tmp_path, 1.0)
+    with LiveServer(create_app(FakeEngine(), ServeSettings())) as server:
+        assert main(["ask", "--server", f"{server.url}/v1", clip, "What is said?"]) == 0
+        assert capsys.readouterr().out.strip() == "echo: What is said? | audios=1 | seconds=1.00"
+        assert main(["ask", "--server", f"{server.url}/v1", "--model", "other", clip, "Hi?"]) == 1
+        assert "other" in capsys.readouterr().err
+        assert main(["ask", "--server", f"{server.url}/v1", "--show-transcript", clip, "Hi?"]) == 1
+        assert "need a local model" in capsys.readouterr().err
+
+
+def test_ask_a_server_that_is_not_there(tmp_path, capsys):
+    from serve.serve_helpers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    assert main(["ask", "--server", url, _clip(tmp_path), "Hi?"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("desta: error:") and "127.0.0.1" in err and "Traceback" not in err

@@ -26,12 +26,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--no-stream", action="store_true", help="print the answer at the end instead of streaming it")
     p.add_argument("--show-transcript", action="store_true", help="also print the Whisper transcript(s)")
+    p.add_argument(
+        "--server", default=None, metavar="URL",
+        help="ask a running OpenAI-compatible server (e.g. `desta serve`: http://127.0.0.1:8000/v1) instead of "
+        "loading a model here; --model names the served model (default: the first one it lists)",
+    )  # fmt: skip
     p.set_defaults(func=run_ask)
 
 
-def run_ask(args: argparse.Namespace) -> int:
-    import torch
+def _ask_server(args: argparse.Namespace, conv: list[dict]) -> int:
+    """Answer through a running server: no model load in this process (a second or so per question)."""
+    from desta.endpoints import EndpointClient, EndpointOptions, RetryPolicy
+    from desta.errors import DeSTAError
+    from desta.messages import to_openai
 
+    if args.show_transcript or args.transcript is not None:
+        raise DeSTAError("--show-transcript and --transcript need a local model; drop --server to use them")
+    body = {"messages": to_openai(conv), "max_tokens": args.max_new_tokens, "temperature": 0.0}
+    if args.sample:
+        body.update(temperature=args.temperature, top_p=args.top_p)
+    if args.seed is not None:
+        body["seed"] = args.seed
+    # interactive: a server that is not there fails in about a second instead of a minute of backoff
+    options = EndpointOptions(base_url=args.server.rstrip("/"), retry=RetryPolicy(max_attempts=2, initial_delay=0.5))
+    with EndpointClient(options) as client:
+        if args.model:
+            client.check_model(args.model)
+            body["model"] = args.model
+        else:
+            served = client.list_models()
+            if not served:
+                raise DeSTAError(f"{args.server} serves no model (GET /models listed none)")
+            body["model"] = served[0]
+        print(client.chat(body).text)
+    return 0
+
+
+def run_ask(args: argparse.Namespace) -> int:
     import desta
     from desta.audio import load_audio
     from desta.errors import DeSTAError
@@ -42,15 +73,19 @@ def run_ask(args: argparse.Namespace) -> int:
     *audios, question = args.audio
     for a in audios:  # fail on a bad file before spending time loading the model
         load_audio(a)
+    if args.transcript is not None and len(audios) != 1:
+        raise DeSTAError(f"--transcript applies to one audio file, got {len(audios)}")
+    conv = conversation(question, audios, system=args.system, transcript=args.transcript)
+    if args.server:
+        return _ask_server(args, conv)
+    import torch
+
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     from desta.model.precision import resolve_dtype
 
     model = desta.load_model(args.model, device=args.device, llm_dtype=resolve_dtype(args.precision, args.device))
     if model.config.untrained:
         print("[untrained adapter: answers come from random connector weights]", file=sys.stderr)
-    if args.transcript is not None and len(audios) != 1:
-        raise DeSTAError(f"--transcript applies to one audio file, got {len(audios)}")
-    conv = conversation(question, audios, system=args.system, transcript=args.transcript)
     options = desta.GenerationOptions(
         max_new_tokens=args.max_new_tokens,
         do_sample=args.sample,
