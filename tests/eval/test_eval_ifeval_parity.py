@@ -224,6 +224,11 @@ def test_language_check_is_seeded_and_treats_no_features_as_followed():
         (["punctuation:no_comma"], [{"num_words": 5}], "takes"),
         (["punctuation:no_comma", "startend:quotation"], [{}], "kwargs entries"),
         (["keywords:existence"], [{"keywords": ["(unclosed"]}], "regular expression"),
+        (
+            ["length_constraints:number_words"],
+            [{"num_words": "5", "relation": "at least"}],
+            "expected a number",
+        ),
     ],
 )
 def test_bad_instruction_arguments_are_clear_errors(ids, kwargs, message):
