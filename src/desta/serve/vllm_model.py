@@ -1,310 +1,348 @@
-"""DeSTA as a vLLM model (vLLM >= 0.10): Whisper taps -> Q-Former connector -> vLLM's own LLM.
+"""DeSTA as a vLLM model (written against vLLM 0.32): Whisper taps -> Q-Former connector -> vLLM's LLM.
 
 Imported by vLLM through the plugin (``desta.serve.vllm_plugin``), never by ``desta`` itself, so the
-module may import vLLM at the top. Without vLLM it raises an ImportError that says how to install it.
+module imports vLLM at the top. It serves folders written by ``desta export-vllm``.
 
-Processing (CPU, before the model runs):
-    audio (16 kHz) -> 30 s windows -> log-mel ``input_features`` (W, M, 3000), flattened per item
-    transcripts: ``mm_processor_kwargs={"transcripts": [[...], ...]}`` per audio and window, or
-        decoded here with the checkpoint's Whisper (greedy, Silero VAD skips silence)
-    ``<|AUDIO|>`` -> ``audio_block_ids`` (see :mod:`desta.serve.vllm_prompt`); only placeholder ids
-        receive embeddings, so vLLM knows every count before running.
-Model (GPU): ``embed_multimodal`` returns one (W * Q, H) tensor per audio item.
+Prompt processing (vLLM's multimodal processor, before the engine schedules a request; see
+:mod:`desta.serve.vllm_audio` for why transcripts are decoded there)::
+
+    audio (16 kHz) -> 30 s windows -> log-mel per window, zero-padded to the item's longest window
+        input_features (W, M, T)  feature_lengths (W,)  windows_per_audio (1,)  audio_block (slots,)
+    one special token <|AUDIO|> -> [PH x Q][transcript ids] per window (vllm_prompt.audio_block_ids);
+        only PH positions take embeddings, so every count is known before the model runs
+
+Model (the engine's device): ``embed_multimodal`` crops every window to its real frame count
+(vLLM zero-pads variable-length items to the longest in an encoder batch, which would otherwise
+make a clip's embedding depend on its batch neighbours), runs Whisper's encoder and desta's
+connector, and returns one (W_i * Q, H) tensor per audio item.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from transformers import BatchFeature
+from vllm.config import VllmConfig
+from vllm.model_executor.models.interfaces import MultiModalEmbeddings, SupportsMultiModal, SupportsPP
+from vllm.model_executor.models.utils import AutoWeightsLoader, init_vllm_registered_model, maybe_prefix
+from vllm.multimodal import MULTIMODAL_REGISTRY
+from vllm.multimodal.inputs import MultiModalFieldConfig, MultiModalKwargsItems
+from vllm.multimodal.parse import MultiModalDataItems, MultiModalDataParser
+from vllm.multimodal.processing import (
+    BaseDummyInputsBuilder,
+    BaseMultiModalProcessor,
+    BaseProcessingInfo,
+    PromptReplacement,
+    PromptUpdate,
+    PromptUpdateDetails,
+)
+from vllm.sequence import IntermediateTensors
 
-try:
-    from vllm.config import VllmConfig
-    from vllm.model_executor.models.interfaces import SupportsMultiModal, SupportsPP
-    from vllm.model_executor.models.utils import (
-        AutoWeightsLoader,
-        WeightsMapper,
-        init_vllm_registered_model,
-        maybe_prefix,
-    )
-    from vllm.multimodal import MULTIMODAL_REGISTRY
-    from vllm.multimodal.inputs import MultiModalFieldConfig
-    from vllm.multimodal.parse import MultiModalDataParser
-    from vllm.multimodal.processing import (
-        BaseMultiModalProcessor,
-        BaseProcessingInfo,
-        PromptReplacement,
-        PromptUpdateDetails,
-    )
-    from vllm.sequence import IntermediateTensors
-except ImportError as err:  # pragma: no cover - exercised only without vLLM
-    raise ImportError(
-        f"desta.serve.vllm_model needs vLLM >= 0.10 ({err}); install it with `pip install 'desta[vllm]'` on a GPU machine"
-    ) from err
-
-try:  # moved between vLLM releases
-    from vllm.multimodal.profiling import BaseDummyInputsBuilder
-except ImportError:  # pragma: no cover
-    from vllm.multimodal.processing import BaseDummyInputsBuilder
-
+from desta.audio import SAMPLE_RATE
+from desta.serve.vllm_audio import AudioSettings, audio_frontend, pad_features, resolve_device
+from desta.serve.vllm_config import DeSTAHFConfig
 from desta.serve.vllm_prompt import audio_block_ids, n_embedding_slots
 
-SAMPLE_RATE = 16000
-AUDIO_LOCATOR = "<|AUDIO|>"
+
+def model_dir(name: str) -> Path:
+    """The exported folder on disk (a hub id is fetched once into the hub cache)."""
+    path = Path(name)
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(name))
 
 
-# ---------------------------------------------------------------------------------------- CPU side
-@functools.lru_cache(maxsize=2)
-def _whisper_cpu(encoder_model_id: str, taps: tuple[int, ...]):
-    """Whisper + desta's perception and transcriber on CPU, for features and transcripts (cached)."""
-    from transformers import WhisperForConditionalGeneration
-
-    from desta.model.perception import SpeechDetector, WhisperPerception, WhisperTranscriber
-
-    whisper = WhisperForConditionalGeneration.from_pretrained(encoder_model_id).eval()
-    taps = taps or (whisper.config.encoder_layers - 1,)
-    return WhisperPerception(whisper, taps), WhisperTranscriber(whisper), SpeechDetector()
-
-
+# ---------------------------------------------------------------------------------------- prompts
 class DeSTAProcessingInfo(BaseProcessingInfo):
-    def get_supported_mm_limits(self) -> Mapping[str, int | None]:
-        return {"audio": None}
+    def get_hf_config(self) -> DeSTAHFConfig:
+        return self.ctx.get_hf_config(DeSTAHFConfig)
+
+    def get_hf_processor(self, **kwargs: object):
+        raise NotImplementedError(
+            "DeSTA has no transformers processor; vLLM's processor is DeSTAMultiModalProcessor"
+        )
+
+    def get_supported_mm_processor_kwargs(self) -> dict[str, set[str]]:
+        return {}  # `transcripts` stays a flat kwarg for _call_hf_processor
 
     def get_data_parser(self) -> MultiModalDataParser:
         return MultiModalDataParser(target_sr=SAMPLE_RATE, target_channels=1)
 
-    @property
-    def n_queries(self) -> int:
-        return int(getattr(self.get_hf_config(), "prompt_size", 64))
+    def get_supported_mm_limits(self) -> Mapping[str, int | None]:
+        return {"audio": None}
 
-    def placeholder_id(self) -> int:
-        config = self.get_hf_config()
+    def desta_processor(self):
+        """desta's own processor on vLLM's tokenizer: placeholder id and transcript tokenization."""
+        from desta.model.processor import DeSTAProcessor
+
+        cfg = self.get_hf_config()
+        return DeSTAProcessor(
+            self.get_tokenizer(),
+            n_queries=cfg.prompt_size,
+            placeholder_token=cfg.placeholder_token,
+            audio_locator=cfg.audio_locator,
+            start_audio=cfg.start_audio,
+            end_audio=cfg.end_audio,
+            max_transcript_tokens=cfg.max_transcript_tokens,
+        )
+
+    def audio_token_id(self) -> int:
+        cfg = self.get_hf_config()
         tok = self.get_tokenizer()
-        name = getattr(config, "placeholder_token", None) or "<|reserved_special_token_87|>"
-        return tok.convert_tokens_to_ids(name)
+        ids = tok.encode(cfg.audio_locator, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ValueError(
+                f"{cfg.audio_locator!r} is {len(ids)} tokens in this tokenizer; export the model with "
+                "`desta export-vllm`, which adds it as one special token"
+            )
+        return ids[0]
 
-    def perception(self):
-        config = self.get_hf_config()
-        return _whisper_cpu(config.encoder_model_id, tuple(getattr(config, "target_layer_ids", None) or ()))
+    def frontend(self):
+        cfg = self.get_hf_config()
+        whisper = cfg.whisper_dir(model_dir(self.ctx.model_config.model))
+        return audio_frontend(
+            str(whisper), AudioSettings.from_config(cfg), str(resolve_device(cfg.asr_device))
+        )
 
 
 class DeSTADummyInputsBuilder(BaseDummyInputsBuilder[DeSTAProcessingInfo]):
     def get_dummy_text(self, mm_counts: Mapping[str, int]) -> str:
-        return AUDIO_LOCATOR * mm_counts.get("audio", 0)
+        cfg = self.info.get_hf_config()
+        return (cfg.start_audio + cfg.audio_locator + cfg.end_audio) * mm_counts.get("audio", 0)
 
     def get_dummy_mm_data(self, seq_len: int, mm_counts: Mapping[str, int], mm_options: Any = None) -> dict:
-        n = mm_counts.get("audio", 0)
-        return {"audio": self._get_dummy_audios(length=30 * SAMPLE_RATE, num_audios=n)}
+        # one 30 s window: silence, so profiling never runs Whisper's decoder
+        audio = (mm_options or {}).get("audio") if isinstance(mm_options, Mapping) else None
+        return {
+            "audio": self._get_dummy_audios(
+                length=30 * SAMPLE_RATE, num_audios=mm_counts.get("audio", 0), overrides=audio
+            )
+        }
+
+
+def _fields(hf_inputs: Mapping[str, torch.Tensor]) -> dict[str, MultiModalFieldConfig]:
+    windows = hf_inputs.get("windows_per_audio", torch.empty(0, dtype=torch.long))
+    return {
+        "input_features": MultiModalFieldConfig.flat_from_sizes("audio", windows),
+        "feature_lengths": MultiModalFieldConfig.flat_from_sizes("audio", windows),
+        "windows_per_audio": MultiModalFieldConfig.batched("audio", keep_on_cpu=True),
+        "audio_block": MultiModalFieldConfig.batched("audio", keep_on_cpu=True),
+    }
 
 
 class DeSTAMultiModalProcessor(BaseMultiModalProcessor[DeSTAProcessingInfo]):
-    def _get_data_parser(self) -> MultiModalDataParser:  # vLLM < 0.11 asks the processor
-        return self.info.get_data_parser()
-
-    def _windows(self, audios: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
-        from desta.audio import split_windows
-
-        return [split_windows(np.asarray(a, dtype=np.float32)) for a in audios]
-
     def _call_hf_processor(
-        self,
-        prompt: str,
-        mm_data: Mapping[str, object],
-        mm_kwargs: Mapping[str, object],
-        tok_kwargs: Mapping[str, object] = {},
-    ):  # noqa: B006
-        from transformers import BatchFeature
-
-        tokenizer = self.info.get_tokenizer()
-        ids = tokenizer(prompt, add_special_tokens=False).input_ids
-        audios = mm_data.get("audios") or mm_data.get("audio") or []
-        if not audios:
-            return BatchFeature({"input_ids": [ids]}, tensor_type="pt")
-        perception, _, _ = self.info.perception()
-        windows = self._windows(audios)
-        flat = [w for ws in windows for w in ws]
-        with torch.inference_mode():
-            features = perception.features(flat)  # (W, M, 3000)
+        self, hf_data: Mapping[str, object], hf_kwargs: Mapping[str, object]
+    ) -> BatchFeature:
+        audios = list(hf_data.get("audio") or [])
+        given = _given_transcripts(hf_kwargs.get("transcripts"), len(audios))
+        frontend = self.info.frontend()
+        processor = self.info.desta_processor()
+        features: list[torch.Tensor] = []
+        windows: list[int] = []
+        blocks: list[torch.Tensor] = []
+        for wave, text in zip(audios, given):
+            item = frontend.process(np.asarray(wave), text)
+            features += item.features
+            windows.append(len(item.features))
+            ids = audio_block_ids(
+                [processor.transcript_ids(t) for t in item.transcripts],
+                n_queries=processor.n_queries,
+                placeholder_id=processor.placeholder_id,
+            )
+            blocks.append(torch.tensor(ids, dtype=torch.long))
+        mel, lengths = pad_features(features)
         return BatchFeature(
             {
-                "input_ids": [ids],
-                "input_features": features,
-                "windows_per_audio": torch.tensor([len(ws) for ws in windows]),
-            },
-            tensor_type="pt",
+                "input_features": mel,
+                "feature_lengths": lengths,
+                "windows_per_audio": torch.tensor(windows, dtype=torch.long),
+                "audio_block": blocks,
+            }
         )
 
-    def _hf_processor_applies_updates(self, *args: Any, **kwargs: Any) -> bool:
-        return False  # placeholders are expanded by vLLM from _get_prompt_updates
-
-    def _get_mm_fields_config(
-        self, hf_inputs, hf_processor_mm_kwargs: Mapping[str, object]
-    ) -> Mapping[str, Any]:
-        sizes = hf_inputs.get("windows_per_audio", torch.empty(0, dtype=torch.long))
-        return {
-            "input_features": MultiModalFieldConfig.flat_from_sizes("audio", sizes),
-            "windows_per_audio": MultiModalFieldConfig.batched("audio"),
-        }
-
-    def _transcripts(self, audios: Sequence[np.ndarray], given: Any) -> list[list[str]]:
-        windows = self._windows(audios)
+    def _get_cache_missing_processor_kwargs(self, inputs, mm_is_cached) -> Mapping[str, object]:
+        # per-item transcripts must follow the items that are actually processed (cache misses)
+        kwargs = dict(inputs.hf_processor_mm_kwargs)
+        given = kwargs.get("transcripts")
         if given is not None:
-            out = [[t] if isinstance(t, str) else list(t) for t in given]
-            if [len(t) for t in out] != [len(w) for w in windows]:
-                raise ValueError("transcripts must give one string per audio (or one per 30 s window)")
-            return out
-        perception, asr, vad = self.info.perception()
-        out = []
-        with torch.inference_mode():
-            for ws in windows:
-                texts = []
-                for w in ws:
-                    if not vad.has_speech(w):
-                        texts.append(" ")
-                        continue
-                    texts.append(asr.transcribe(perception.encode(perception.features([w])).last)[0])
-                out.append(texts)
-        return out
+            cached = mm_is_cached.get("audio", [])
+            kwargs["transcripts"] = [t for t, hit in zip(given, cached) if not hit]
+        return kwargs
+
+    def _get_mm_fields_config(self, hf_inputs: BatchFeature, hf_processor_mm_kwargs: Mapping[str, object]):
+        return _fields(hf_inputs)
 
     def _get_prompt_updates(
-        self, mm_items, hf_processor_mm_kwargs: Mapping[str, object], out_mm_kwargs
-    ) -> Sequence[Any]:
-        tokenizer = self.info.get_tokenizer()
-        config = self.info.get_hf_config()
-        audios = [
-            mm_items.get_items("audio", None).get(i) for i in range(mm_items.get_count("audio", strict=False))
-        ]
-        transcripts = self._transcripts(audios, hf_processor_mm_kwargs.get("transcripts"))
-        start_ids = tokenizer(
-            getattr(config, "start_audio", "<start_audio>"), add_special_tokens=False
-        ).input_ids
-        end_ids = tokenizer(getattr(config, "end_audio", "<end_audio>"), add_special_tokens=False).input_ids
-        placeholder = self.info.placeholder_id()
-        n_queries = self.info.n_queries
+        self,
+        mm_items: MultiModalDataItems,
+        hf_processor_mm_kwargs: Mapping[str, object],
+        out_mm_kwargs: MultiModalKwargsItems,
+    ) -> Sequence[PromptUpdate]:
+        audio_id = self.info.audio_token_id()
+        placeholder = self.info.desta_processor().placeholder_id
+        items = out_mm_kwargs.get("audio", [])
 
-        def replacement(item_idx: int):
-            per_window = [
-                tokenizer(t if t.strip() else " ", add_special_tokens=False).input_ids
-                for t in transcripts[item_idx]
-            ]
-            ids = audio_block_ids(
-                per_window,
-                n_queries=n_queries,
-                placeholder_id=placeholder,
-                start_ids=start_ids,
-                end_ids=end_ids,
-            )
+        def replacement(item_idx: int) -> PromptUpdateDetails:
+            ids = items[item_idx]["audio_block"].data.tolist()
             return PromptUpdateDetails.select_token_id(ids, embed_token_id=placeholder)
 
-        return [PromptReplacement(modality="audio", target=AUDIO_LOCATOR, replacement=replacement)]
+        return [PromptReplacement(modality="audio", target=[audio_id], replacement=replacement)]
 
 
-# ---------------------------------------------------------------------------------------- GPU side
-class _AudioTower(nn.Module):
-    """``whisper`` (HF WhisperForConditionalGeneration) + ``connector``, named as in desta checkpoints."""
+def _given_transcripts(given: object, n: int) -> list[str | None]:
+    """``mm_processor_kwargs={"transcripts": [...]}``: one string (or None: ASR) per audio item."""
+    if given is None:
+        return [None] * n
+    if isinstance(given, str) or not isinstance(given, Sequence) or len(given) != n:
+        raise ValueError(
+            f"mm_processor_kwargs 'transcripts' must be a list with one entry per audio ({n}), got {given!r:.80}"
+        )
+    if any(t is not None and not isinstance(t, str) for t in given):
+        raise ValueError("each transcript must be a string or None (None: transcribe with Whisper)")
+    return list(given)
+
+
+# ---------------------------------------------------------------------------------------- model
+class _EncoderOnly(nn.Module):
+    """Whisper's encoder under the names ``WhisperPerception`` reads (``.config``, ``.model.encoder``).
+
+    The decoder is not needed on the engine: transcripts come from the prompt processor.
+    """
 
     def __init__(self, config) -> None:
         super().__init__()
-        from transformers import WhisperConfig, WhisperForConditionalGeneration
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        self.config = config
+        self.model = nn.Module()
+        self.model.encoder = WhisperEncoder(config)
+
+
+class DeSTAAudioTower(nn.Module):
+    """Whisper encoder taps + desta's Q-Former connector, in fp32 as ``desta`` runs them."""
+
+    def __init__(self, config: DeSTAHFConfig, whisper_dir: Path) -> None:
+        super().__init__()
+        from transformers import WhisperConfig
 
         from desta.model.config import default_target_layers
         from desta.model.connector import QformerConnector
         from desta.model.perception import WhisperPerception
 
-        wcfg = WhisperConfig.from_pretrained(config.encoder_model_id)
-        taps = tuple(getattr(config, "target_layer_ids", None) or default_target_layers(wcfg.encoder_layers))
-        self.whisper = WhisperForConditionalGeneration(wcfg)
-        self._perception = [WhisperPerception(self.whisper, taps)]  # list: not a second registered copy
+        wcfg = WhisperConfig.from_pretrained(whisper_dir)
+        wcfg._attn_implementation = "sdpa"
+        taps = tuple(config.target_layer_ids or default_target_layers(wcfg.encoder_layers))
+        self.whisper = _EncoderOnly(wcfg)
         self.connector = QformerConnector(
             encoder_dim=wcfg.d_model,
             heads=wcfg.encoder_attention_heads,
             llm_dim=config.text_config.hidden_size,
             n_taps=len(taps),
-            n_queries=getattr(config, "prompt_size", 64),
-            num_layers=getattr(config, "qformer_num_hidden_layers", 6),
-            intermediate=getattr(config, "qformer_intermediate_size", 3072),
+            n_queries=config.prompt_size,
+            num_layers=config.qformer_num_hidden_layers,
+            intermediate=config.qformer_intermediate_size,
             dropout=0.0,
         )
+        self.float()
+        # a list, so the perception's reference to the encoder is not a second registered copy
+        self._perception = [WhisperPerception(self.whisper, taps, config.pad_audio_to_30s)]
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """mel (W, M, T) -> (W, Q, H)."""
-        enc = self._perception[0].encode(mel)
-        return self.connector([t.to(self.connector.layer_weights.dtype) for t in enc.taps])
+    def forward(self, mel: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
+        """mel (W, M, T >= lengths) -> (W, Q, H); windows of equal length are encoded together."""
+        out = torch.empty(
+            mel.shape[0], self.connector.n_queries, self.connector.proj[1].out_features, device=mel.device
+        )
+        by_length: dict[int, list[int]] = {}
+        for i, n in enumerate(lengths):
+            by_length.setdefault(int(n), []).append(i)
+        for n, idx in by_length.items():
+            enc = self._perception[0].encode(mel[idx, :, :n].float())
+            out[idx] = self.connector(enc.taps)
+        return out
+
+    def load_whisper(self, whisper_dir: Path) -> set[str]:
+        """Load the encoder's weights from the exported ``whisper/`` folder; returns the loaded names."""
+        from safetensors import safe_open
+
+        files = sorted(whisper_dir.glob("*.safetensors"))
+        if not files:
+            raise FileNotFoundError(f"{whisper_dir} has no .safetensors weights")
+        params = dict(self.whisper.named_parameters())
+        loaded = set()
+        for file in files:
+            with safe_open(str(file), "pt") as f:
+                for key in f.keys():
+                    if key.startswith("model.encoder.") and key in params:
+                        params[key].data.copy_(f.get_tensor(key))
+                        loaded.add(key)
+        missing = set(params) - loaded
+        if missing:
+            raise ValueError(f"{whisper_dir}: Whisper encoder weights missing: {sorted(missing)[:5]}")
+        return {f"audio_tower.whisper.{k}" for k in loaded}
 
 
 @MULTIMODAL_REGISTRY.register_processor(
     DeSTAMultiModalProcessor, info=DeSTAProcessingInfo, dummy_inputs=DeSTADummyInputsBuilder
 )
 class DeSTAForConditionalGeneration(nn.Module, SupportsMultiModal, SupportsPP):
-    """vLLM model: ``audio_tower`` (Whisper + connector) and ``language_model`` (any vLLM LLM)."""
-
-    # desta checkpoints name the trained weights perception.connector.*; backbones come from their repos
-    hf_to_vllm_mapper = WeightsMapper(
-        orig_to_new_prefix={"perception.": "audio_tower.", "llm_model.": "language_model."}
-    )
+    """vLLM model: ``audio_tower`` (Whisper encoder + connector) and ``language_model`` (any vLLM LLM)."""
 
     @classmethod
     def get_placeholder_str(cls, modality: str, i: int) -> str | None:
         if modality.startswith("audio"):
-            return AUDIO_LOCATOR
+            return "<start_audio><|AUDIO|><end_audio>"
         raise ValueError("DeSTA accepts only audio")
 
     def __init__(self, *, vllm_config: VllmConfig, prefix: str = "") -> None:
         super().__init__()
-        config = vllm_config.model_config.hf_config
+        config: DeSTAHFConfig = vllm_config.model_config.hf_config
         self.config = config
-        self.audio_tower = _AudioTower(config)
-        self.language_model = init_vllm_registered_model(
-            vllm_config=vllm_config,
-            hf_config=config.text_config,
-            prefix=maybe_prefix(prefix, "language_model"),
-        )
+        self._llm_dtype = vllm_config.model_config.dtype
+        self._whisper_dir = config.whisper_dir(model_dir(vllm_config.model_config.model))
+        with self._mark_tower_model(vllm_config, "audio"):
+            self.audio_tower = DeSTAAudioTower(config, self._whisper_dir)
+        with self._mark_language_model(vllm_config):
+            self.language_model = init_vllm_registered_model(
+                vllm_config=vllm_config,
+                hf_config=config.text_config,
+                prefix=maybe_prefix(prefix, "language_model"),
+            )
         self.make_empty_intermediate_tensors = self.language_model.make_empty_intermediate_tensors
-        try:
-            from vllm.model_executor.model_loader import DefaultModelLoader
 
-            self.secondary_weights = [
-                DefaultModelLoader.Source(
-                    model_or_path=config.encoder_model_id, revision=None, prefix="audio_tower.whisper."
-                ),
-                DefaultModelLoader.Source(
-                    model_or_path=config.llm_model_id, revision=None, prefix="language_model."
-                ),
-            ]
-        except (ImportError, AttributeError):  # pragma: no cover - older loaders
-            self.secondary_weights = []
-
-    def get_language_model(self) -> nn.Module:
-        return self.language_model
-
-    def embed_multimodal(self, **kwargs: object) -> list[torch.Tensor]:
-        """One (W_i * Q, H) tensor per audio item."""
+    def embed_multimodal(self, **kwargs: object) -> MultiModalEmbeddings:
+        """One (W_i * Q, H) tensor per audio item, in the LLM's dtype."""
         features = kwargs.get("input_features")
-        sizes = kwargs.get("windows_per_audio")
         if features is None:
             return []
-        if isinstance(features, (list, tuple)):
-            features = torch.cat([f if f.dim() == 3 else f[None] for f in features])
-        sizes = [int(s) for s in (sizes.flatten().tolist() if torch.is_tensor(sizes) else sizes)]
-        tower = self.audio_tower
-        mel = features.to(device=tower.connector.layer_weights.device)
-        vectors = tower(mel)  # (W, Q, H)
+        lengths = _flat_longs(kwargs["feature_lengths"])
+        windows = _flat_longs(kwargs["windows_per_audio"])
+        if isinstance(features, (list, tuple)):  # items whose mel shapes differ arrive unpadded
+            features, _ = pad_features([w for f in features for w in (f if f.dim() == 3 else f[None])])
+        if features.shape[0] != len(lengths) or sum(windows) != len(lengths):
+            raise ValueError(
+                f"{features.shape[0]} windows of features, {len(lengths)} lengths, {sum(windows)} in items"
+            )
+        device = self.audio_tower.connector.layer_weights.device
+        vectors = self.audio_tower(features.to(device), lengths)  # (W, Q, H)
+        dtype = self._llm_dtype
         out, start = [], 0
-        for n in sizes:
+        for n in windows:
             chunk = vectors[start : start + n]
-            out.append(chunk.reshape(n_embedding_slots(n, chunk.shape[1]), chunk.shape[-1]))
+            out.append(chunk.reshape(n_embedding_slots(n, chunk.shape[1]), chunk.shape[-1]).to(dtype))
             start += n
         return out
 
-    get_multimodal_embeddings = embed_multimodal  # vLLM < 0.11 name
-
     def forward(
         self,
-        input_ids: torch.Tensor,
+        input_ids: torch.Tensor | None,
         positions: torch.Tensor,
         intermediate_tensors: IntermediateTensors | None = None,
         inputs_embeds: torch.Tensor | None = None,
@@ -316,10 +354,15 @@ class DeSTAForConditionalGeneration(nn.Module, SupportsMultiModal, SupportsPP):
             input_ids, positions, intermediate_tensors, inputs_embeds=inputs_embeds
         )
 
-    def compute_logits(self, hidden_states: torch.Tensor, *args: Any) -> torch.Tensor | None:
-        return self.language_model.compute_logits(hidden_states, *args)
+    def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor | None:
+        return self.language_model.compute_logits(hidden_states)
 
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> set[str]:
-        # Whisper's decoder is loaded too: the CPU processor uses its own copy for transcripts.
-        loader = AutoWeightsLoader(self, skip_prefixes=["audio_tower.whisper.proj_out."])
-        return loader.load_weights(weights, mapper=self.hf_to_vllm_mapper)
+        loaded = AutoWeightsLoader(self).load_weights(weights)
+        return loaded | self.audio_tower.load_whisper(self._whisper_dir)
+
+
+def _flat_longs(value: object) -> list[int]:
+    if torch.is_tensor(value):
+        return [int(x) for x in value.flatten().tolist()]
+    return [int(x) for v in value for x in (v.flatten().tolist() if torch.is_tensor(v) else [v])]

@@ -1,14 +1,16 @@
 """The DeSTA prompt layout for vLLM, without vLLM: placeholder counts are known before the model runs.
 
 vLLM must know, at preprocessing time, how many positions each audio item fills. DeSTA's audio block
-per 30 s window is ``Q`` connector vectors plus the window's *transcript*; the transcript is decoded
-first (or given by the caller) and inserted as ordinary text tokens after the ``Q`` query slots::
+per 30 s window is ``Q`` connector vectors plus the window's *transcript* (ordinary text tokens)::
 
-    <|AUDIO|>  ->  <start_audio> [PH x Q][transcript_1 ids] [PH x Q][transcript_2 ids] ... <end_audio>
+    <start_audio><|AUDIO|><end_audio>
+                 ^ one added special token, replaced by  [PH x Q][transcript_1] [PH x Q][transcript_2] ...
 
+``<start_audio>`` / ``<end_audio>`` stay text in the prompt (vLLM's placeholder string carries them),
+so the text around the audio tokenizes exactly as :class:`desta.model.processor.DeSTAProcessor`
+tokenizes it (it splits the rendered chat at the locator, as a tokenizer splits at a special token).
 Only the ``PH`` slots receive embeddings from the model (``W * Q`` per audio); the transcript ids are
-embedded by the LLM's own table, which is exactly what the official model writes into those slots.
-This is the same layout :class:`desta.model.processor.DeSTAProcessor` builds for ``generate``.
+embedded by the LLM's own table, which is what the official model writes into those slots.
 """
 
 from __future__ import annotations
@@ -28,27 +30,23 @@ def window_count(wave: np.ndarray) -> int:
 
 
 def audio_block_ids(
-    transcript_ids: Sequence[Sequence[int]],
-    *,
-    n_queries: int,
-    placeholder_id: int,
-    start_ids: Sequence[int],
-    end_ids: Sequence[int],
+    transcript_ids: Sequence[Sequence[int]], *, n_queries: int, placeholder_id: int
 ) -> list[int]:
-    """Token ids replacing one ``<|AUDIO|>``: one ``[PH x Q][transcript]`` group per window.
+    """Token ids replacing one audio locator: one ``[PH x Q][transcript]`` group per window.
 
     ``transcript_ids`` holds one id list per window (an empty transcript should already be the ids of
     ``" "``, as the official model does for silence).
     """
     if not transcript_ids:
         raise DeSTAError("an audio item needs at least one window")
-    ids = list(start_ids)
+    if n_queries < 1:
+        raise DeSTAError(f"n_queries must be >= 1, got {n_queries}")
+    ids: list[int] = []
     for window in transcript_ids:
         if placeholder_id in window:
             raise DeSTAError("a transcript tokenized to the placeholder id; pick another placeholder token")
         ids += [placeholder_id] * n_queries
         ids += list(window)
-    ids += list(end_ids)
     return ids
 
 
