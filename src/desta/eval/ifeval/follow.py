@@ -50,12 +50,19 @@ def clean_kwargs(instruction_id: str, kwargs: Mapping[str, Any] | None, drop_fal
     """The kwargs ``build_description`` receives: unused keys (None; any falsy with ``drop_falsy``) left out.
 
     Hugging Face / parquet copies of IFEval store every argument key on every row, null where unused.
-    A remaining key the instruction does not take is an error (the official call raises TypeError).
+    A non-empty value under a key the instruction does not take is an error (the official call raises
+    TypeError).
     """
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise IFEvalArgumentError(f"{instruction_id}: kwargs must be a mapping, got {type(kwargs).__name__}")
-    kept = {k: v for k, v in dict(kwargs or {}).items() if (v if drop_falsy else v is not None)}
     allowed = ARGUMENTS.get(instruction_id, ())
+    # An empty value under a key the instruction does not take (e.g. "keywords": [] on a no-comma row)
+    # carries nothing and is dropped like a null.
+    kept = {
+        k: v
+        for k, v in dict(kwargs or {}).items()
+        if (v if drop_falsy or k not in allowed else v is not None)
+    }
     extra = sorted(set(kept) - set(allowed))
     if extra:
         raise IFEvalArgumentError(f"{instruction_id} takes {list(allowed)}, not {extra}")
