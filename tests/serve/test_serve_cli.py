@@ -51,3 +51,40 @@ def test_bad_settings_are_config_errors(tmp_path):
         ServeSettings(allowed_audio_dir=tmp_path / "missing")
     with pytest.raises(ConfigError):
         ServeSettings(max_batch_size=0)
+
+
+def test_connection_limits_reach_uvicorn():
+    from desta.serve.app import create_app
+    from desta.serve.fake import FakeEngine
+    from desta.serve.server import uvicorn_config
+
+    args = build_parser().parse_args(
+        [
+            "serve",
+            "--fake",
+            "--max-prompt-tokens",
+            "100",
+            "--body-timeout",
+            "7",
+            "--header-timeout",
+            "3",
+            "--keep-alive-timeout",
+            "2",
+            "--max-connections",
+            "50",
+        ]
+    )
+    s = settings_from_args(args)
+    assert (s.max_prompt_tokens, s.body_timeout_s, s.header_timeout_s) == (100, 7.0, 3.0)
+    assert (s.keep_alive_timeout_s, s.max_connections) == (2.0, 50)
+    config = uvicorn_config(create_app(FakeEngine(), s), s)
+    assert config.timeout_keep_alive == 2.0 and config.limit_concurrency == 50
+    assert config.http.__name__ == "HeaderDeadlineProtocol"
+    for bad in (
+        {"body_timeout_s": 0},
+        {"header_timeout_s": -1},
+        {"max_prompt_tokens": 0},
+        {"max_connections": 0},
+    ):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            ServeSettings(**bad)
