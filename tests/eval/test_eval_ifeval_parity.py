@@ -234,3 +234,11 @@ def test_language_check_is_seeded_and_treats_no_features_as_followed():
 def test_bad_instruction_arguments_are_clear_errors(ids, kwargs, message):
     with pytest.raises(IFEvalArgumentError, match=message):
         check_instructions("some response", ids, kwargs)
+
+
+def test_empty_values_under_foreign_keys_are_dropped():
+    """Parquet copies of IFEval store every key on every row: empty values carry no argument."""
+    row = {"keywords": [], "num_words": None, "end_phrase": ""}
+    assert check_instructions("no commas here", ["punctuation:no_comma"], [row]).follow_all
+    with pytest.raises(IFEvalArgumentError, match="not \\['keywords'\\]"):
+        check_instructions("no commas here", ["punctuation:no_comma"], [{"keywords": ["x"]}])
