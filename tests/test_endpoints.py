@@ -190,12 +190,22 @@ def test_cache_answers_repeats_across_clients_and_skips_failures(tmp_path):
         assert [r.text for r in c2.chat_many(bodies)] == ["hello", "hello"] and c2.stats.cached == 2
 
 
+def test_a_broken_cache_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "cache.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(DeSTAError, match=f"response cache {bad} is not a usable SQLite file"):
+        EndpointClient(EndpointOptions(cache_path=str(bad)))
+
+
 def test_list_models_and_check_model():
     models = json.dumps({"object": "list", "data": [{"id": "a"}, {"id": "b"}]}).encode()
     with client(Script((200, {}, models), (200, {}, models))) as c:
         assert c.list_models() == ["a", "b"]
         with pytest.raises(EndpointUnavailableError, match="model 'z' is not served by .*it serves: a, b"):
             c.check_model("z")
+    tags = json.dumps({"data": [{"id": "llama3:latest"}]}).encode()
+    with client(Script((200, {}, tags))) as c:
+        c.check_model("llama3")  # Ollama lists the tag and serves the bare name
     with client(Script((404, {}, b"not found"))) as c:
         c.check_model("z")  # no /models on this server: the chat requests will tell
     with (

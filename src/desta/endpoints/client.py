@@ -24,6 +24,7 @@ from desta.endpoints.types import (
 )
 from desta.endpoints.wire import (
     DiskCache,
+    completion_from_json,
     completion_json,
     model_not_found,
     parse_completion,
@@ -77,9 +78,7 @@ class EndpointClient:
         out: list[Completion | EndpointError | None] = [None] * len(bodies)
         for i, k in enumerate(keys):
             if k in hits:
-                out[i] = Completion(**{**hits[k], "texts": tuple(hits[k]["texts"]),
-                                       "finish_reasons": tuple(hits[k]["finish_reasons"]),
-                                       "attempts": 0, "cached": True})  # fmt: skip
+                out[i] = completion_from_json(hits[k])
         todo = [i for i, r in enumerate(out) if r is None]
         with self._lock:
             self.stats.cached += len(bodies) - len(todo)
@@ -114,7 +113,7 @@ class EndpointClient:
             if err.status == 404:
                 return
             raise
-        if model not in served:
+        if model not in served and f"{model}:latest" not in served:  # Ollama lists tags, serves bare names
             raise EndpointUnavailableError(
                 f"model {model!r} is not served by {self.options.base_url}; it serves: "
                 + (", ".join(served[:20]) or "no model"),

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from desta.endpoints.types import Completion
+from desta.errors import DeSTAError
 
 
 class DiskCache:
@@ -23,9 +24,17 @@ class DiskCache:
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+        except sqlite3.DatabaseError as err:
+            self._db.close()
+            raise DeSTAError(
+                f"response cache {path} is not a usable SQLite file ({err}); move it away to start a new cache"
+            ) from None
         self._lock = threading.Lock()
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
@@ -112,3 +121,15 @@ def parse_completion(data: bytes, attempts: int) -> Completion:
 def completion_json(c: Completion) -> dict[str, Any]:
     return {"texts": list(c.texts), "finish_reasons": list(c.finish_reasons),
             "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}  # fmt: skip
+
+
+def completion_from_json(obj: Mapping[str, Any]) -> Completion:
+    """A cached :func:`completion_json` back as a :class:`Completion` (``cached``, no tries)."""
+    return Completion(
+        texts=tuple(obj["texts"]),
+        finish_reasons=tuple(obj["finish_reasons"]),
+        prompt_tokens=int(obj.get("prompt_tokens", 0)),
+        completion_tokens=int(obj.get("completion_tokens", 0)),
+        attempts=0,
+        cached=True,
+    )
