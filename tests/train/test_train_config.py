@@ -143,3 +143,31 @@ def test_tiny_system_prompt_is_the_one_its_training_rows_carry():
 
     cfg = load_config(ROOT / "recipes" / "desta-tiny.yaml")
     assert cfg.model.system_prompt == TINY_CONFIG.system_prompt == TRAINING_SYSTEM_PROMPT + BREVITY
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.pad_audio_to_30s='false'", r"model\.pad_audio_to_30s: expected true/false"),
+        ("model.use_lora='no'", r"model\.use_lora: expected true/false"),
+        ("model.prompt_size='64'", r"model\.prompt_size: expected an integer"),
+        ("data.num_workers=1.5", r"data\.num_workers: expected an integer"),
+        ("run.seed=[1]", r"run\.seed: expected an integer"),
+        ("data.batch_size=0", r"data\.batch_size must be >= 1"),
+        ("optim.grad_accum=0", r"optim\.grad_accum must be >= 1"),
+        ("run.save_every=0", r"run\.save_every must be >= 1"),
+        ("run.distributed=ddp", r"run\.distributed must be one of"),
+        ("optim.betas=[0.9, 1.5]", r"optim\.betas must be in"),
+        ("model.qformer_dropout=2", r"model\.qformer_dropout must be in"),
+    ],
+)
+def test_recipe_types_and_ranges_are_checked_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(ROOT / "recipes" / "desta-tiny.yaml", [override])
+
+
+def test_unknown_model_key_in_a_recipe_file_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  use_loar: true\n")
+    with pytest.raises(ConfigError, match=r"'model\.use_loar'"):
+        load_config(bad)
