@@ -112,7 +112,13 @@ def test_sakura_judge_protocol_failures_and_cache(tmp_path, fake_openai):
     with make_judge(server.url, out, timeout_s=0.5) as judge:
         scores = evaluate(task, data, out, ScriptedPredictor(answer), judge, RunOptions(progress=False))
     # single: Gender 1, Emotion 1, Animal 0 (unparsed), Language 0 (timeout); multi: 0, 1, 1, 0
-    assert scores.metrics == {"single_hop": 50.0, "multi_hop": 50.0, "accuracy": 50.0}
+    m = scores.metrics
+    assert (m["single_hop"], m["multi_hop"], m["accuracy"]) == (50.0, 50.0, 50.0)
+    # the deterministic option match (not the official protocol) needs no judge: GARBLE and SLOW pick
+    # no option, "Mr." and "zh" the wrong one; the other four pick the answer
+    assert (m["option_match_single_hop"], m["option_match_multi_hop"]) == (50.0, 50.0)
+    assert scores.details["Animal/dog28.wav/multi"]["option_match"] is True
+    assert "NOT the official protocol" in scores.protocol["option_match"]
     assert (
         scores.counts["unparsed"] == 1
         and scores.counts["judge_failures"] == 1

@@ -49,10 +49,12 @@ def test_cli_runs_mmau_against_an_endpoint_then_rescores(tmp_path, fake_openai, 
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "mmau-test-mini.json").write_text(json.dumps(records))
     write_wav(tmp_path / "data" / "test-mini-audios" / "q1.wav")
-    server = fake_openai(lambda body: ["The correct answer is: Man"])
+    server = fake_openai(lambda body: ["The correct answer is: Man"], models=["peer-audio"])
     out = tmp_path / "out"
+    # no --endpoint-model: the one model GET /v1/models lists is used (and recorded)
     rc = main(["eval", "mmau", "--data", str(tmp_path / "data"), "--endpoint", server.url, "--out", str(out)])
-    assert rc == 0
+    assert rc == 0 and server.requests[0]["model"] == "peer-audio"
+    assert json.loads((out / "run.json").read_text())["model"] == "peer-audio"
     assert json.loads((out / "scores.json").read_text())["metrics"]["accuracy"] == 100.0
     assert (out / "report.md").exists() and (out / "predictions.jsonl").exists()
     rc = main(
@@ -61,3 +63,16 @@ def test_cli_runs_mmau_against_an_endpoint_then_rescores(tmp_path, fake_openai, 
     assert rc == 0 and len(server.requests) == 1
     assert main(["eval", "nope", "--data", "x"]) == 1
     assert "unknown task 'nope'" in capsys.readouterr().err
+
+
+def test_endpoint_model_discovery_errors_name_the_choice(fake_openai):
+    import pytest
+
+    from desta.eval.base import EvalError
+
+    many = fake_openai(lambda body: ["x"], models=["a", "b"])
+    with pytest.raises(EvalError, match="serves 2 models \\(a, b\\); pick one with --endpoint-model"):
+        OpenAIEndpointPredictor(many.url)
+    none = fake_openai(lambda body: ["x"])  # GET /models answers 404
+    with pytest.raises(EvalError, match="could not list its models.*--endpoint-model"):
+        OpenAIEndpointPredictor(none.url)

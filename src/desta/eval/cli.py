@@ -1,4 +1,6 @@
-"""``desta eval TASK --data DIR (--model NAME | --endpoint URL | --text-llm NAME | --rescore)``."""
+"""``desta eval TASK --data DIR (--model NAME | --endpoint URL | --text-llm NAME)``, or
+``desta eval TASK --rescore [--predictions FILE] [--data DIR]`` to score existing predictions (desta's
+or a benchmark's own output format) without the model and without audio."""
 
 from __future__ import annotations
 
@@ -12,13 +14,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval",
         help="run a benchmark: predictions, official scoring, report and plots",
         description="Tasks: mmau, mmau-test, mmau-pro, mmar, sakura[:Track,hop], speech-ifeval[:part], "
-        "voicebench[:subset], dynamic-superb:<TaskName>, air-bench-foundation, air-bench-chat",
+        "voicebench[:subset], dynamic-superb:<TaskName>, air-bench-foundation, air-bench-chat. "
+        "Rescore another toolkit's outputs: desta eval TASK --rescore --predictions FILE [--data DIR].",
     )
     p.add_argument("task", help="task name, e.g. mmau or voicebench:sd-qa")
     p.add_argument(
         "--data",
-        required=True,
-        help="benchmark folder in the layout the benchmark publishes, or hf:OWNER/DATASET to download it",
+        default=None,
+        help="benchmark folder in the layout the benchmark publishes, or hf:OWNER/DATASET to download it "
+        "(rescoring needs only its metadata, and nothing when --predictions carries it)",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", help="a desta model name or checkpoint (default model: 'default')")
@@ -26,14 +30,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--endpoint", help="OpenAI-compatible base URL (e.g. http://localhost:8000/v1) of an audio model"
     )
     src.add_argument("--text-llm", help="text-only LLM reference run (Speech-IFEval forgetting rate)")
-    p.add_argument("--endpoint-model", default="default", help="model name sent to --endpoint")
-    p.add_argument("--api-key", default=None, help="API key for --endpoint (else none)")
+    p.add_argument(
+        "--endpoint-model",
+        default=None,
+        help="model name sent to --endpoint (default: the one GET /models lists)",
+    )
+    p.add_argument("--api-key", default=None, help="API key for --endpoint (else $OPENAI_API_KEY or none)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default=None, help="output folder (default runs/<task>)")
-    p.add_argument("--limit", type=int, default=None, help="first N items only")
+    p.add_argument("--out", default=None, help="output folder (default runs/<task>/<model>)")
+    p.add_argument("--limit", type=int, default=None, help="a stratified sample of N items (by class/track)")
+    p.add_argument("--limit-per", type=int, default=None, help="at most N items per class/track")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--rescore", action="store_true", help="score existing predictions without the model")
+    p.add_argument(
+        "--predictions",
+        default=None,
+        help="file to rescore: desta predictions.jsonl or a benchmark's output format",
+    )
     p.add_argument("--judge-endpoint", default=None, help="OpenAI-compatible base URL of the judge")
     p.add_argument(
         "--judge-model", default=None, help="substitute the official judge model (stamped on the result)"
@@ -47,29 +62,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from desta.eval.judge import Judge, JudgeOptions
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._") or "model"
+
+
+def default_out(task_name: str, model: str | None) -> Path:
+    """runs/<task>/<model>: runs of different models never share a folder."""
+    return Path("runs") / _slug(task_name.replace(":", "_")) / _slug(model or "default")
+
+
+def _predictor(args: argparse.Namespace):
     from desta.eval.predictors import (
         DecodeOptions,
         LocalModelPredictor,
         OpenAIEndpointPredictor,
         TextLLMPredictor,
     )
+
+    decode = DecodeOptions(max_new_tokens=args.max_new_tokens)
+    if args.endpoint:
+        return OpenAIEndpointPredictor(args.endpoint, args.endpoint_model, args.api_key, decode)
+    if args.text_llm:
+        return TextLLMPredictor.load(args.text_llm, decode)
+    model = None if args.model in (None, "default") else args.model
+    return LocalModelPredictor.load(model, args.device, decode)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from desta.eval.base import EvalError
+    from desta.eval.judge import Judge, JudgeOptions
     from desta.eval.registry import get_task
     from desta.eval.run import RunOptions, evaluate
 
     task = get_task(args.task)
-    out = Path(args.out or Path("runs") / task.NAME.replace(":", "_"))
-    decode = DecodeOptions(max_new_tokens=args.max_new_tokens)
-    predictor = None
-    if not args.rescore:
-        if args.endpoint:
-            predictor = OpenAIEndpointPredictor(args.endpoint, args.endpoint_model, args.api_key, decode)
-        elif args.text_llm:
-            predictor = TextLLMPredictor.load(args.text_llm, decode)
-        else:
-            model = None if args.model in (None, "default") else args.model
-            predictor = LocalModelPredictor.load(model, args.device, decode)
+    if args.predictions and not args.rescore:
+        raise EvalError("--predictions FILE is for --rescore")
+    if not args.rescore and args.data is None:
+        raise EvalError("--data DIR is needed to run the model (only --rescore can do without it)")
+    predictor = None if args.rescore else _predictor(args)
+    if args.out:
+        out = Path(args.out)
+    elif args.rescore and args.predictions:
+        out = Path(args.predictions).parent / f"rescore-{_slug(task.NAME.replace(':', '_'))}"
+    else:
+        out = default_out(task.NAME, getattr(predictor, "name", None) or args.model)
     judge = None
     if args.judge_endpoint:
         out.mkdir(parents=True, exist_ok=True)
@@ -84,13 +120,16 @@ def _run(args: argparse.Namespace) -> int:
         )
     options = RunOptions(
         limit=args.limit,
+        limit_per=args.limit_per,
+        seed=args.seed,
         batch_size=args.batch_size,
         rescore=args.rescore,
+        predictions=args.predictions,
         text_only=bool(args.text_llm),
         plots=not args.no_plots,
     )
     data = args.data
-    if data.startswith("hf:"):  # users with hub access: fetch the dataset files into the cache
+    if data is not None and data.startswith("hf:"):  # users with hub access: fetch the dataset files
         from desta.eval.tasks.common import load_from_hub
 
         repo = data[3:]
@@ -102,6 +141,8 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if judge is not None:
             judge.close()
+        if hasattr(predictor, "close"):
+            predictor.close()
     print(
         json.dumps(
             {"task": scores.task, "metrics": dict(scores.metrics), "counts": dict(scores.counts)}, indent=2

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-import httpx
-
 from desta.eval.base import AUDIO_TOKEN, EvalError
 
 Conversation = list[dict[str, Any]]
@@ -103,26 +101,41 @@ def to_openai_messages(conversation: Conversation) -> list[dict[str, Any]]:
 
 
 class OpenAIEndpointPredictor:
-    """Any OpenAI-compatible ``/v1/chat/completions`` that accepts ``input_audio`` parts (vLLM, ...)."""
+    """Any OpenAI-compatible ``/v1/chat/completions`` that accepts ``input_audio`` parts (vLLM, ``desta
+    serve``...), through desta's one endpoint client (`desta.endpoints`: pool, timeouts, retries).
+
+    ``model=None`` asks the endpoint: the one model ``GET /models`` lists (an error names them when
+    there are several). A batch is sent concurrently; a request that fails on its own raises for that
+    item only (the runner records it), an endpoint that cannot serve at all stops the run.
+    """
 
     def __init__(
         self,
         base_url: str,
-        model: str,
+        model: str | None = None,
         api_key: str | None = None,
         options: DecodeOptions = DecodeOptions(),
         timeout_s: float = 300.0,
         max_retries: int = 2,
-        transport: httpx.BaseTransport | None = None,
+        client: Any = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport
+        from desta.endpoints import EndpointClient, EndpointOptions, RetryPolicy
+
+        self._client = client or EndpointClient(
+            EndpointOptions(
+                base_url=base_url.rstrip("/"),
+                api_key=api_key,
+                timeout_s=timeout_s,
+                retry=RetryPolicy(max_attempts=max_retries + 1),
+            )
         )
         self.base_url = base_url
-        self.name = model
         self.options = options
-        self.max_retries = max_retries
+        try:
+            self.name = model if model is not None else served_model(self._client, base_url)
+        except EvalError:
+            self._client.close()
+            raise
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -133,33 +146,44 @@ class OpenAIEndpointPredictor:
             "max_tokens": self.options.max_new_tokens,
         }
 
-    def predict(self, conversations: Sequence[Conversation]) -> list[str]:
-        return [self._one(c) for c in conversations]
+    def close(self) -> None:
+        self._client.close()
 
-    def _one(self, conversation: Conversation) -> str:
-        body = {
-            "model": self.name,
-            "messages": to_openai_messages(conversation),
-            "temperature": self.options.temperature,
-            "max_tokens": self.options.max_new_tokens,
-        }
-        last = ""
-        for _ in range(self.max_retries + 1):
-            try:
-                resp = self._client.post("/chat/completions", json=body)
-            except httpx.HTTPError as err:
-                last = f"{type(err).__name__}: {err}"
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                continue
-            if resp.status_code >= 400:
-                raise EvalError(f"endpoint refused the request: HTTP {resp.status_code}: {resp.text[:300]}")
-            try:
-                return str(resp.json()["choices"][0]["message"]["content"] or "")
-            except (ValueError, KeyError, IndexError, TypeError) as err:
-                last = f"malformed response ({err})"
-        raise EvalError(f"endpoint {self.base_url} failed after {self.max_retries + 1} tries: {last}")
+    def predict(self, conversations: Sequence[Conversation]) -> list[str]:
+        from desta.endpoints import EndpointError
+
+        bodies = [
+            {
+                "model": self.name,
+                "messages": to_openai_messages(c),
+                "temperature": self.options.temperature,
+                "max_tokens": self.options.max_new_tokens,
+            }
+            for c in conversations
+        ]
+        results = self._client.chat_many(bodies)
+        failed = [r for r in results if isinstance(r, EndpointError)]
+        if failed:  # the runner retries item by item and records each item's own error
+            raise EvalError(f"endpoint {self.base_url}: {failed[0].reason}")
+        return [r.text for r in results]
+
+
+def served_model(client: Any, base_url: str) -> str:
+    """The single model an endpoint serves (``GET /models``), for ``--endpoint`` without a model name."""
+    from desta.endpoints import EndpointError
+
+    try:
+        models = client.list_models()
+    except EndpointError as err:
+        raise EvalError(
+            f"--endpoint {base_url}: could not list its models ({err.reason}); pass --endpoint-model NAME"
+        ) from err
+    if len(models) != 1:
+        raise EvalError(
+            f"--endpoint {base_url} serves {len(models)} models ({', '.join(models[:10]) or 'none'}); "
+            "pick one with --endpoint-model NAME"
+        )
+    return models[0]
 
 
 class TextLLMPredictor:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from desta.endpoints import EndpointUnavailableError
 from desta.eval.base import EvalError, Item, JudgeUnavailableError, Scores, Task
 from desta.eval.judge import Judge
 from desta.eval.prediction_io import (
@@ -137,6 +138,8 @@ def _predict_batch(
         if len(texts) != len(batch):
             raise EvalError(f"predictor returned {len(texts)} responses for {len(batch)} conversations")
         return [record(it, t, None) for it, t in zip(batch, texts)]
+    except EndpointUnavailableError as err:  # no item can succeed: stop instead of failing them all
+        raise EvalError(f"the model endpoint cannot serve: {err}") from err
     except Exception as batch_error:  # one bad item must not sink the batch: retry one by one
         if len(batch) == 1:
             return [record(batch[0], None, f"{type(batch_error).__name__}: {batch_error}")]
@@ -144,6 +147,8 @@ def _predict_batch(
     for it in batch:
         try:
             out.append(record(it, predictor.predict([render(it)])[0], None))
+        except EndpointUnavailableError as err:
+            raise EvalError(f"the model endpoint cannot serve: {err}") from err
         except Exception as err:
             out.append(record(it, None, f"{type(err).__name__}: {err}"))
     return out

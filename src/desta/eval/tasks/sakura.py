@@ -9,6 +9,8 @@ Columns: ``file, attribute_label, single_instruction, single_answer, multi_instr
 Prompt: DeSTA's multiple-choice system prompt; the options are already inline in the instruction.
 Scoring: ``evaluation/llm_judge.py``: gpt-4o-2024-11-20, temperature 0, top_p 0.9; a response is correct
 iff the judge's ``Judgement:`` says correct. Unparsable judgments are counted (and scored wrong).
+Beside it, ``option_match_*`` is a deterministic option match: NOT the official protocol, a judge-free
+cross-check. Published numbers: the ckyang1124/SAKURA leaderboard.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from desta.eval.base import (
     user_message,
 )
 from desta.eval.judge import JudgeSpec, ask_many, require_judge
+from desta.eval.scorers.option_match import option_match
 
 TRACKS = ("Animal", "Emotion", "Gender", "Language")
 HOPS = ("single", "multi")
@@ -110,6 +113,7 @@ class SAKURA(Task):
     VERSION = "SAKURA@1e26411"
     PUBLISHED_KEY = "sakura"
     NEEDS_JUDGE = True
+    STRATUM = "track_hop"
 
     def __init__(self, tracks: Sequence[str] = TRACKS, hops: Sequence[str] = HOPS) -> None:
         unknown = [t for t in tracks if t not in TRACKS] + [h for h in hops if h not in HOPS]
@@ -182,6 +186,7 @@ class SAKURA(Task):
             ]
             metrics[f"{hop}_hop"] = mean(per_track)
         metrics["accuracy"] = mean(metrics[f"{h}_hop"] for h in self.hops)
+        metrics.update(self._option_match(items, predictions, details))
         protocol = {
             "prompt": {"system": SYSTEM_PROMPT, "user": USER_TEMPLATE},
             "judge": {
@@ -192,5 +197,26 @@ class SAKURA(Task):
             },
             "aggregate": "hop accuracy = mean over tracks; accuracy = mean of the hops",
             "unscored_items": "missing / failed predictions and judge failures count as wrong",
+            "option_match": "option_match_*: a deterministic option match (desta.eval.scorers.option_match), "
+            "NOT the official protocol (an LLM judge); same aggregation, no judge involved",
         }
         return Scores(self.NAME, self.VERSION, metrics, by, counts, protocol, details)
+
+    def _option_match(
+        self, items: Sequence[Item], predictions: Mapping[str, str | None], details: dict[str, Any]
+    ) -> dict[str, float]:
+        """The judge-free figure, aggregated as the official one (mean over tracks, then hops)."""
+        hits: dict[str, float] = {}
+        for it in items:
+            response = predictions.get(it.id)
+            ok = response is not None and option_match(it.data["instruction"], it.data["answer"], response)
+            hits[it.id] = float(ok)
+            details.setdefault(it.id, {})["option_match"] = ok
+        by = breakdown_of(items, hits)["track_hop"]
+        out = {}
+        for hop in self.hops:
+            out[f"option_match_{hop}_hop"] = mean(
+                by[f"{t}/{hop}"]["score"] for t in self.tracks if f"{t}/{hop}" in by
+            )
+        out["option_match_accuracy"] = mean(out[f"option_match_{h}_hop"] for h in self.hops)
+        return out
