@@ -14,24 +14,25 @@ Facts:
   one; words inside the quoted transcript do not count.
 * ``language``: the answer names the labelled language.
 
+The word rules themselves (vocabularies, recall) live in :mod:`desta.rules`, shared with the desta-tiny
+recipe's probes.
+
 A fact the record has no label for (no transcript, no ``Gender`` attribute) is not checked.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 
 from desta.data.records import AudioRecord
 from desta.errors import DeSTAError
+from desta.rules import GENDER_NOUNS, stated_gender, states_language, transcript_recall
 
 FACTS = ("transcript", "gender", "language")
 
-GENDER_WORDS = {
-    "male": ("man", "male", "men", "gentleman", "boy", "masculine"),
-    "female": ("woman", "female", "women", "lady", "girl", "feminine"),
-}
+GENDER_WORDS = GENDER_NOUNS  # the name this module exported before desta.rules held the vocabulary
+
+__all__ = ["FACTS", "GENDER_WORDS", "check_facts", "grounding_failure", "stated_gender", "transcript_recall"]
 
 
 def check_facts(facts: Iterable[str]) -> tuple[str, ...]:
@@ -41,49 +42,6 @@ def check_facts(facts: Iterable[str]) -> tuple[str, ...]:
     if bad:
         raise DeSTAError(f"unknown grounding facts {bad}; known: {list(FACTS)}")
     return out
-
-
-def _is_spaceless(ch: str) -> bool:
-    """Characters of scripts written without spaces (CJK ideographs, kana, Thai, ...)."""
-    name = unicodedata.name(ch, "")
-    return any(s in name for s in ("CJK", "HIRAGANA", "KATAKANA", "THAI", "HANGUL SYLLABLE"))
-
-
-def _units(text: str) -> list[str]:
-    """Lower-cased words, with each character of a spaceless script as its own unit."""
-    out: list[str] = []
-    for word in re.findall(r"\w+", text.lower()):
-        buf = ""
-        for ch in word:
-            if _is_spaceless(ch):
-                if buf:
-                    out.append(buf)
-                    buf = ""
-                out.append(ch)
-            else:
-                buf += ch
-        if buf:
-            out.append(buf)
-    return out
-
-
-def transcript_recall(answer: str, transcript: str) -> float:
-    """Fraction of the transcript's units (words, or CJK characters) found in the answer (1.0 if empty)."""
-    want = _units(transcript)
-    if not want:
-        return 1.0
-    have = set(_units(answer))
-    return sum(u in have for u in want) / len(want)
-
-
-def _without(text: str, part: str) -> str:
-    return re.sub(re.escape(part.strip()), " ", text, flags=re.I) if part.strip() else text
-
-
-def stated_gender(answer: str, transcript: str = "") -> set[str]:
-    """Genders the answer names (``{"male"}``, ``{"female"}``, both or none), ignoring the transcript."""
-    words = set(re.findall(r"[a-z]+", _without(answer, transcript).lower()))
-    return {g for g, names in GENDER_WORDS.items() if words & set(names)}
 
 
 def grounding_failure(
@@ -97,7 +55,7 @@ def grounding_failure(
                 return "missing_transcript"
         elif fact == "gender":
             label = record.attributes.get("Gender", "").strip().lower()
-            if label not in GENDER_WORDS:
+            if label not in GENDER_NOUNS:
                 continue
             said = stated_gender(answer, record.transcript)
             if said - {label}:
@@ -106,6 +64,6 @@ def grounding_failure(
                 return "missing_gender"
         elif fact == "language":
             label = record.attributes.get("Language", "").strip()
-            if label and not re.search(rf"\b{re.escape(label)}\b", answer, re.I):
+            if label and not states_language(answer, label):
                 return "missing_language"
     return None

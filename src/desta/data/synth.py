@@ -50,6 +50,7 @@ import numpy as np
 
 from desta.data.records import AudioRecord, write_records
 from desta.errors import DeSTAError
+from desta.rules import LANGUAGES as LANGUAGE_NAMES
 
 SAMPLE_RATE = 16_000
 ENGINES = ("espeak", "flite", "festival", "pocketsphinx", "allison", "freedesktop", "noisy")
@@ -63,7 +64,7 @@ ENGINE_WEIGHTS = {
     "freedesktop": 1,
     "noisy": 2,
 }
-LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "zh": "Chinese"}
+LANGUAGES = {c: LANGUAGE_NAMES[c] for c in ("en", "de", "fr", "es", "zh")}  # those with espeak sentence files
 DEBIAN_PACKAGES = {
     "espeak": "espeak-ng",
     "flite": "flite",
