@@ -2,18 +2,25 @@
 
 Decoding uses soundfile (libsndfile: wav, flac, ogg/vorbis, opus, mp3 with libsndfile >= 1.1) and falls
 back to the ``ffmpeg`` binary when it is installed (m4a, webm, ...). Resampling uses soxr (VHQ).
+Declared lengths are checked against ``max_seconds`` before decoding and decoding stops at the cap;
+sample rates and sample values are validated (see :mod:`desta.audio.rates`, :mod:`desta.audio.samples`).
 """
 
 from __future__ import annotations
 
-import io
+import math
+import numbers
 import os
-import shutil
-import subprocess
+import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from desta.audio.ffmpeg import decode_ffmpeg
+from desta.audio.rates import check_sample_rate
+from desta.audio.samples import array_from_tensor, to_mono_float32
+from desta.audio.sndfile import NotSoundfile, decode_soundfile, over_cap
 from desta.errors import AudioError
 
 SAMPLE_RATE = 16000  # Hz, what Whisper expects
@@ -21,97 +28,100 @@ CHUNK_SECONDS = 30  # Whisper's fixed window
 N_SAMPLES = SAMPLE_RATE * CHUNK_SECONDS  # 480000 samples in a 30-second window
 DEFAULT_MAX_SECONDS = 3600.0  # refuse absurdly long inputs unless the caller raises the cap
 
-AudioSource = str | os.PathLike | bytes | np.ndarray | tuple  # tuple = (array, sample_rate)
+# tuple = (array, sample_rate); mapping = Hugging Face datasets' {"array", "sampling_rate"} or {"bytes"/"path"}
+AudioSource = str | os.PathLike | bytes | np.ndarray | tuple | Mapping
 
 
-def _to_mono_float32(data: np.ndarray, name: str) -> np.ndarray:
-    """(n,) or (n, channels) of any numeric dtype -> (n,) float32 in [-1, 1] for integer input."""
-    data = np.asarray(data)
-    if data.dtype.kind not in "fiu":
-        raise AudioError(f"{name}: audio samples must be numbers, got dtype {data.dtype}")
-    if data.dtype.kind in "iu":
-        info = np.iinfo(data.dtype)
-        # unsigned PCM is centred on (max + 1) / 2 with that as full scale (uint8: 128 -> 0, 0 -> -1)
-        offset = (info.max + 1) / 2 if data.dtype.kind == "u" else 0.0
-        scale = offset if data.dtype.kind == "u" else float(max(abs(info.min), info.max))
-        data = (data.astype(np.float64) - offset) / scale
-    if data.ndim == 2:
-        # channels-first (c, n) with few channels is common from torchaudio; soundfile gives (n, c)
-        if data.shape[0] <= 8 and data.shape[1] > data.shape[0] * 16:
-            data = data.T
-        data = data.mean(axis=1)
-    elif data.ndim != 1:
-        raise AudioError(f"{name}: expected a 1-D (samples) or 2-D (samples, channels) array, got shape {data.shape}")
-    data = data.astype(np.float32, copy=False)
-    if not np.isfinite(data).all():
-        bad = int((~np.isfinite(data)).sum())
-        raise AudioError(f"{name}: {bad} samples are NaN or infinite; fix the source audio")
-    return data
+def _check_cap(max_seconds: float | None, name: str) -> float | None:
+    """``max_seconds`` as a positive float, or None for no cap (infinity counts as no cap)."""
+    if max_seconds is None:
+        return None
+    if isinstance(max_seconds, bool) or not isinstance(max_seconds, numbers.Real) or not max_seconds > 0:
+        raise AudioError(
+            f"{name}: max_seconds must be a positive number of seconds or None, got {max_seconds!r:.60}"
+        )
+    return None if math.isinf(max_seconds) else float(max_seconds)
 
 
 def resample(wave: np.ndarray, sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Resample a mono float32 waveform with soxr (very high quality)."""
+    """Resample a mono float32 waveform (n,) with soxr (very high quality) -> (m,) float32."""
     if sr == target_sr:
         return wave
-    if sr <= 0:
-        raise AudioError(f"invalid sample rate {sr}")
+    sr = check_sample_rate(sr, "<array>")
     import soxr
 
     return soxr.resample(wave, sr, target_sr, quality="VHQ").astype(np.float32, copy=False)
 
 
-def _decode_with_ffmpeg(data: bytes | None, path: str | None, name: str) -> tuple[np.ndarray, int]:
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise AudioError(
-            f"{name}: format not readable by libsndfile and ffmpeg is not installed "
-            "(install it with `apt-get install ffmpeg`, or convert the file to wav/flac)"
-        )
-    cmd = [exe, "-nostdin", "-v", "error", "-i", path or "pipe:0", "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
-    proc = subprocess.run(cmd, input=data, capture_output=True, timeout=300)
-    if proc.returncode != 0:
-        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise AudioError(f"{name}: unreadable audio ({msg[-1] if msg else 'ffmpeg failed'})")
-    return np.frombuffer(proc.stdout, dtype=np.float32).copy(), SAMPLE_RATE
-
-
-def _decode(data: bytes | None, path: str | None, name: str) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    try:
-        src = io.BytesIO(data) if data is not None else path
-        wave, sr = sf.read(src, dtype="float32", always_2d=False)
-        return wave, int(sr)
-    except sf.LibsndfileError:
-        return _decode_with_ffmpeg(data, path, name)
-    except (RuntimeError, TypeError, ValueError) as err:  # soundfile raises these for odd headers
-        try:
-            return _decode_with_ffmpeg(data, path, name)
-        except AudioError:
-            raise AudioError(f"{name}: unreadable audio ({err})") from None
-
-
 def _finish(wave: np.ndarray, sr: int, name: str, max_seconds: float | None) -> np.ndarray:
-    wave = _to_mono_float32(wave, name)
+    """Validated samples (any numeric (n,) / (n, c)) at a validated rate -> (m,) float32 at 16 kHz, m > 0."""
+    wave = to_mono_float32(wave, name)
     if wave.size == 0:
         raise AudioError(f"{name}: the audio is empty (0 samples)")
     seconds = wave.size / sr
     if max_seconds is not None and seconds > max_seconds:
+        raise over_cap(name, seconds, max_seconds)
+    try:
+        out = resample(wave, sr)
+    except MemoryError:
+        raise AudioError(f"{name}: out of memory while resampling {seconds:.0f} s of audio") from None
+    if out.size == 0:
         raise AudioError(
-            f"{name}: audio is {seconds:.0f} s long, over the cap of {max_seconds:.0f} s "
-            "(raise max_seconds if this is intended)"
+            f"{name}: {wave.size} samples at {sr} Hz is shorter than one sample at {SAMPLE_RATE} Hz"
         )
-    return resample(wave, sr)
+    return out
 
 
-def decode_audio_bytes(data: bytes, name: str = "<bytes>", max_seconds: float | None = DEFAULT_MAX_SECONDS) -> np.ndarray:
+def _decode(data: bytes | None, path: str | None, name: str, max_seconds: float | None) -> np.ndarray:
+    """Encoded bytes or a file -> (n,) float32 at 16 kHz: soundfile first, then ffmpeg."""
+    try:
+        wave, sr = decode_soundfile(data, path, name, max_seconds)
+    except NotSoundfile:  # ffmpeg's message is the one to show: it knows more formats
+        wave, sr = decode_ffmpeg(data, path, name, max_seconds, SAMPLE_RATE), SAMPLE_RATE
+    except MemoryError:
+        raise AudioError(f"{name}: out of memory while decoding") from None
+    return _finish(wave, sr, name, max_seconds)
+
+
+def decode_audio_bytes(
+    data: bytes, name: str = "<bytes>", max_seconds: float | None = DEFAULT_MAX_SECONDS
+) -> np.ndarray:
     """Decode an encoded file held in memory (wav/flac/ogg/mp3, ...) to float32 mono 16 kHz, shape (n,)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise AudioError(f"{name}: expected bytes, got {type(data).__name__}")
     if len(data) == 0:
         raise AudioError(f"{name}: the audio is empty (0 bytes)")
-    wave, sr = _decode(bytes(data), None, name)
-    return _finish(wave, sr, name, max_seconds)
+    return _decode(bytes(data), None, name, _check_cap(max_seconds, name))
+
+
+def _load_file(path: Path, label: str, sr: int | None, max_seconds: float | None) -> np.ndarray:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise AudioError(f"{label}: no such file") from None
+    except (OSError, ValueError) as err:  # name too long, symlink loop, NUL byte, permission
+        reason = getattr(err, "strerror", None) or str(err)
+        raise AudioError(f"{label}: cannot open the file ({reason})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise AudioError(f"{label}: is a directory, not an audio file")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+        raise AudioError(f"{label}: is not a regular file (a pipe or device?)")
+    if info.st_size == 0:
+        raise AudioError(f"{label}: the file is empty (0 bytes)")
+    if path.suffix.lower() in (".raw", ".pcm"):  # headerless 16-bit little-endian PCM
+        rate = SAMPLE_RATE if sr is None else sr
+        n = info.st_size // 2
+        if max_seconds is not None and n / rate > max_seconds:
+            raise over_cap(label, n / rate, max_seconds)
+        try:
+            raw = np.fromfile(path, dtype="<i2", count=n)
+        except (OSError, MemoryError) as err:
+            raise AudioError(f"{label}: cannot read the file ({err})") from None
+        return _finish(raw, rate, label, max_seconds)
+    try:
+        return _decode(None, str(path), label, max_seconds)
+    except OSError as err:
+        raise AudioError(f"{label}: cannot read the file ({err.strerror or err})") from None
 
 
 def load_audio(
@@ -124,45 +134,92 @@ def load_audio(
     """Load audio as float32 mono at 16 kHz.
 
     Args:
-        source: a file path, encoded bytes, a numpy array (then ``sr`` is required unless it is
-            already 16 kHz), or a ``(array, sample_rate)`` tuple. Arrays may be (n,) or (n, channels).
-        sr: sample rate of an array ``source``; defaults to 16000.
-        max_seconds: refuse inputs longer than this (``None``: no cap).
+        source: a file path, encoded bytes, a numpy array or torch tensor (then ``sr`` is required
+            unless it is already 16 kHz), a ``(array, sample_rate)`` tuple, or a mapping as Hugging
+            Face datasets give it (``{"array", "sampling_rate"}``, or ``{"bytes"}`` / ``{"path"}``).
+            Arrays may be (n,) or (n, channels).
+        sr: sample rate of an array ``source`` (or of a ``.raw``/``.pcm`` file); defaults to 16000.
+            A whole number of Hz in 1000..384000; ignored for encoded files (their header tells).
+        max_seconds: refuse inputs longer than this (``None``: no cap). Encoded inputs are refused
+            from their header before decoding when it declares more, and decoding stops at the cap.
         name: how to name the input in error messages.
 
     Returns:
-        (n,) float32 waveform at 16 kHz. Silence is fine; NaN/inf samples, empty input, unreadable or
-        unsupported files raise :class:`desta.errors.AudioError`.
+        (n,) float32 waveform at 16 kHz, n > 0. Silence is fine; NaN/inf samples, samples beyond
+        1000 in magnitude, bad sample rates, empty input, unreadable or unsupported files raise
+        :class:`desta.errors.AudioError`.
     """
+    cap = _check_cap(max_seconds, name or _default_label(source))
     if isinstance(source, tuple):
         if len(source) != 2:
-            raise AudioError("an audio tuple must be (array, sample_rate)")
+            raise AudioError(f"{name or '<tuple>'}: an audio tuple must be (array, sample_rate)")
         array, rate = source
-        return load_audio(np.asarray(array), sr=int(rate), max_seconds=max_seconds, name=name)
+        label = name or "<array>"
+        rate = check_sample_rate(rate, label)
+        if sr is not None and check_sample_rate(sr, label) != rate:
+            raise AudioError(f"{label}: the tuple says {rate} Hz but sr={sr}; give one rate")
+        if hasattr(array, "detach") and hasattr(array, "numpy"):
+            array = array_from_tensor(array, label)
+        return _finish(array, rate, label, cap)
+    if isinstance(source, Mapping):
+        return _load_mapping(source, sr=sr, max_seconds=cap, name=name)
+    label = name or _default_label(source)
+    rate = None if sr is None else check_sample_rate(sr, label)
     if isinstance(source, np.ndarray):
-        return _finish(source, sr or SAMPLE_RATE, name or "<array>", max_seconds)
+        return _finish(source, SAMPLE_RATE if rate is None else rate, label, cap)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return decode_audio_bytes(bytes(source), name or "<bytes>", max_seconds)
+        return decode_audio_bytes(bytes(source), label, cap)
     if hasattr(source, "detach") and hasattr(source, "numpy"):  # a torch tensor
-        return _finish(source.detach().cpu().numpy(), sr or SAMPLE_RATE, name or "<tensor>", max_seconds)
+        return _finish(array_from_tensor(source, label), SAMPLE_RATE if rate is None else rate, label, cap)
     if not isinstance(source, (str, os.PathLike)):
-        raise AudioError(f"unsupported audio input of type {type(source).__name__}; give a path, bytes or an array")
-    path = Path(source)
-    label = name or str(path)
-    if not path.exists():
-        raise AudioError(f"{label}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{label}: is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{label}: the file is empty (0 bytes)")
-    if path.suffix.lower() in (".raw", ".pcm"):  # headerless 16-bit little-endian PCM
-        raw = np.fromfile(path, dtype="<i2")
-        return _finish(raw, sr or SAMPLE_RATE, label, max_seconds)
-    wave, rate = _decode(None, str(path), label)
-    return _finish(wave, rate, label, max_seconds)
+        raise AudioError(
+            f"unsupported audio input of type {type(source).__name__}; give a path, bytes or an array"
+        )
+    try:
+        path = Path(source)
+    except (TypeError, ValueError) as err:
+        raise AudioError(f"{label}: not a usable path ({err})") from None
+    return _load_file(path, label, rate, cap)
 
 
-def split_windows(wave: np.ndarray, seconds: float = CHUNK_SECONDS, min_seconds: float = 0.1) -> list[np.ndarray]:
+def _default_label(source: object) -> str:
+    if isinstance(source, np.ndarray):
+        return "<array>"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    if hasattr(source, "detach") and hasattr(source, "numpy"):
+        return "<tensor>"
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            return os.fsdecode(source)
+        except (TypeError, ValueError):
+            return repr(source)
+    return f"<{type(source).__name__}>"
+
+
+def _load_mapping(
+    source: Mapping, *, sr: int | None, max_seconds: float | None, name: str | None
+) -> np.ndarray:
+    """Hugging Face datasets' audio dicts: decoded ``array`` + ``sampling_rate``, else ``bytes``, else ``path``."""
+    label = name or str(source.get("path") or "<dict>")
+    if source.get("array") is not None:
+        if source.get("sampling_rate") is None:
+            raise AudioError(f"{label}: an audio dict with 'array' needs 'sampling_rate'")
+        return load_audio(
+            (source["array"], source["sampling_rate"]), sr=sr, max_seconds=max_seconds, name=label
+        )
+    if source.get("bytes") is not None:
+        return load_audio(source["bytes"], max_seconds=max_seconds, name=label)
+    if source.get("path") is not None:
+        return load_audio(source["path"], sr=sr, max_seconds=max_seconds, name=label)
+    raise AudioError(
+        f"{label}: an audio dict needs 'array' and 'sampling_rate', 'bytes' or 'path'; got keys {sorted(map(str, source))}"
+    )
+
+
+def split_windows(
+    wave: np.ndarray, seconds: float = CHUNK_SECONDS, min_seconds: float = 0.1
+) -> list[np.ndarray]:
     """Split a 16 kHz waveform (n,) into consecutive windows of at most ``seconds``.
 
     A trailing remainder shorter than ``min_seconds`` is dropped unless it is the only window, so a
