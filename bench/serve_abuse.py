@@ -10,7 +10,9 @@ Scenarios, each with figures in ``bench/results/serve_abuse.json``:
 - half-open connections: 600 connections that send nothing (under ``--max-connections``) and 1,100
   (over it): 503s seen by a normal client and for how long, and when the silent ones are closed;
 - abandoned work: 32 requests dropped after 1 s and 4 long streams dropped after 1 s: engine busy
-  time, pieces generated, jobs skipped, against what finishing them would have cost.
+  time, pieces generated, jobs skipped, against what finishing them would have cost;
+- with the real embedded model (skip with ``--no-model``): a 400-token stream and a 400-token request
+  dropped after 3 s, and how long a short request then takes compared with an idle server.
 
     python bench/serve_abuse.py               # about two minutes
     python bench/serve_abuse.py --quick       # shorter timeouts (harness check), result not written
@@ -248,11 +250,61 @@ def abandoned_streams(settings: ServeSettings, n: int = 4, after_s: float = 1.0)
         }
 
 
+def _timed_short(client: httpx.Client) -> float:
+    start = time.monotonic()
+    resp = client.post(URL, json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
+    assert resp.status_code == 200, resp.text
+    return round(time.monotonic() - start, 2)
+
+
+def real_model_abandoned(settings: ServeSettings, after_s: float = 3.0) -> dict:
+    import desta
+
+    model = desta.load_model()
+    long_body = {
+        "messages": [{"role": "user", "content": "Write a very long story about a lighthouse keeper."}],
+        "max_tokens": 400,
+    }
+    with (
+        LiveServer(create_app(model, settings)) as server,
+        httpx.Client(base_url=server.url, timeout=300) as c,
+    ):
+        _timed_short(c)  # warm-up
+        idle = _timed_short(c)
+        pieces = 0
+        with httpx.Client(base_url=server.url, timeout=300) as leaver:
+            start = time.monotonic()
+            with leaver.stream("POST", URL, json=long_body | {"stream": True}) as resp:
+                for _ in resp.iter_lines():
+                    pieces += 1
+                    if time.monotonic() - start > after_s:
+                        break
+        after_stream = _timed_short(c)
+        try:
+            httpx.post(f"{server.url}{URL}", json=long_body, timeout=after_s)
+        except httpx.TimeoutException:
+            pass
+        after_request = _timed_short(c)
+        start = time.monotonic()
+        full = c.post(URL, json=long_body).json()["usage"]["completion_tokens"]
+        full_s = round(time.monotonic() - start, 2)
+    return {
+        "model": model.name,
+        "abandoned_after_s": after_s,
+        "short_request_idle_s": idle,
+        "short_request_after_dropped_stream_s": after_stream,
+        "short_request_after_dropped_request_s": after_request,
+        "stream_events_before_drop": pieces,
+        "long_request_if_kept": {"completion_tokens": full, "seconds": full_s},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="short timeouts, fewer clients; nothing written")
+    parser.add_argument("--no-model", action="store_true", help="skip the real-model scenario")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
@@ -279,6 +331,8 @@ def main() -> None:
         ("abandoned_requests", lambda: abandoned_requests(settings)),
         ("abandoned_streams", lambda: abandoned_streams(settings)),
     ]
+    if not args.no_model:
+        steps.append(("real_model_abandoned", lambda: real_model_abandoned(settings)))
     for name, step in steps:
         start = time.monotonic()
         figures[name] = step()

@@ -69,6 +69,8 @@ class ModelEngine:
         if isinstance(result, GenerationResult) and result.prompt_tokens:
             return result
         text = "".join(pieces).strip()
+        if cancel is not None and cancel.is_set():  # no one will read the usage: count nothing
+            return GenerationResult(text=text, finish_reason="stop")
         completion = self.count_tokens(text) if text else 0
         limit = getattr(options, "max_new_tokens", None)
         return GenerationResult(
