@@ -5,9 +5,11 @@
     desta data describe records.jsonl [--limit N]
     desta data generate records.jsonl -o OUT --backend transformers|openai|vllm|ray|fake --model ID
                         [--base-url URL] [--num-per-record N] [--seed S] [--max-new-tokens N] [--batch-size N]
+                        [--wait] [--max-error-rate F]
     desta data report OUT
 
-Each subcommand is a thin call into a library function of ``desta.data``.
+Each subcommand is a thin call into a library function of ``desta.data``; ``--help`` shows every default
+(generation defaults come from ``GenerateConfig``, ``SamplingParams`` and ``backends.SUGGESTED_SIZES``).
 """
 
 from __future__ import annotations
