@@ -9,7 +9,9 @@ Formats (detected from the file and the task):
   the records carry the questions, choices and answers, so no metadata folder is needed;
 * VoiceBench output ``{model}-{subset}-{split}-{modality}.jsonl`` (dataset fields + ``response``);
 * AIR-Bench ``Foundation_result_*.jsonl`` (meta fields + ``response``);
-* any other JSONL with ``id`` and ``response`` per line (Speech-IFEval outputs), handed to the task's
+* Speech-IFEval ``outputs/<model>/<part file>.jsonl`` (``id`` + ``response``; ids become
+  ``<part>/<id>``; the items come from ``--data``);
+* any other JSONL with ``id`` and ``response`` per line, handed to the task's
   ``predictions_from_output`` where it has one.
 
 None of them needs audio.
@@ -114,7 +116,7 @@ def read_rescore_input(task: Task, path: str | os.PathLike) -> RescoreInput:
     if isinstance(task, MultipleChoiceTask):
         return _multiple_choice(task, p, records, corrupt)
     if isinstance(task, VoiceBench):
-        model, subset, split = voicebench_file_parts(p, list(task.subsets or EVALUATOR))
+        model, subset, split = voicebench_file_parts(p, list(EVALUATOR))
         if task.subsets and subset not in task.subsets:
             raise EvalError(f"--predictions {p} is VoiceBench subset {subset!r}, not {list(task.subsets)}")
         items, preds = task.items_from_output(records, subset, split)
@@ -125,6 +127,16 @@ def read_rescore_input(task: Task, path: str | os.PathLike) -> RescoreInput:
         except KeyError as err:
             raise DataLayoutError(f"--predictions {p}: AIR-Bench result lines need {err}") from err
         return RescoreInput("air-bench-result", preds, items, None, None, None, corrupt)
+    from desta.eval.tasks.speech_ifeval import PARTS, SpeechIFEval
+
+    if isinstance(task, SpeechIFEval) and p.name in PARTS.values():
+        part = next(k for k, v in PARTS.items() if v == p.name)
+        if any("id" not in r or "response" not in r for r in records):
+            raise EvalError(f"--predictions {p}: Speech-IFEval output lines need 'id' and 'response'")
+        preds = {
+            f"{part}/{r['id']}": (None if r["response"] is None else str(r["response"])) for r in records
+        }
+        return RescoreInput(f"speech-ifeval-output ({part})", preds, None, None, p.parent.name, None, corrupt)
     reader = getattr(task, "predictions_from_output", None)
     if reader is not None:
         return RescoreInput(f"{task.NAME}-output", dict(reader(records)), None, None, None, None, corrupt)

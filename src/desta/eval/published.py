@@ -22,7 +22,8 @@ class PublishedEntry:
 @dataclass(frozen=True)
 class PublishedTable:
     """n: items of the split the numbers are on (None: not recorded); compare_metric: which of our
-    metrics follows the same protocol (None: the task's PRIMARY)."""
+    metrics follows the same protocol (None: the task's PRIMARY); compare_breakdown: the label of our
+    breakdown tables that follow that protocol (None: the plain ones)."""
 
     key: str
     metric: str
@@ -30,6 +31,7 @@ class PublishedTable:
     entries: tuple[PublishedEntry, ...]
     n: int | None = None
     compare_metric: str | None = None
+    compare_breakdown: str | None = None  # published breakdowns sit beside our "<key> (<this>)" tables
 
 
 def _raw() -> dict[str, Any]:
@@ -49,7 +51,13 @@ def published(key: str) -> PublishedTable | None:
             PublishedEntry(e["model"], float(e["score"]), e["source"], e.get("breakdown", {}), extra)
         )
     return PublishedTable(
-        key, raw["metric"], raw.get("note", ""), tuple(entries), raw.get("n"), raw.get("compare_metric")
+        key,
+        raw["metric"],
+        raw.get("note", ""),
+        tuple(entries),
+        raw.get("n"),
+        raw.get("compare_metric"),
+        raw.get("compare_breakdown"),
     )
 
 

@@ -68,11 +68,16 @@ def markdown_report(
     same_split, why_not = comparable(scores, table)
     for key, cats in scores.breakdown.items():
         lines += ["", f"## By {key}", ""]
-        cols = [e for e in (table.entries if table and same_split else ()) if key in e.breakdown]
+        cols = [
+            e
+            for e in (table.entries if table and same_split else ())
+            if _published_key(key, table) in e.breakdown
+        ]
+        pkey = _published_key(key, table)
         lines.append("| " + " | ".join([key, "n", "ours", *(e.model for e in cols)]) + " |")
         lines.append("|" + "---|" * (3 + len(cols)))
         for cat, rec in cats.items():
-            pub = [_fmt(e.breakdown[key][cat]) if cat in e.breakdown[key] else "-" for e in cols]
+            pub = [_fmt(e.breakdown[pkey][cat]) if cat in e.breakdown[pkey] else "-" for e in cols]
             lines.append("| " + " | ".join([cat, str(int(rec["n"])), _fmt(float(rec["score"])), *pub]) + " |")
     if table and table.entries:
         lines += _published_section(scores, task, table, same_split, why_not)
@@ -85,6 +90,16 @@ def markdown_report(
         ]
     lines += ["", "## Protocol", "", "```", _protocol_text(scores.protocol), "```", ""]
     return "\n".join(lines)
+
+
+def _published_key(key: str, table: PublishedTable | None) -> str | None:
+    """The published breakdown key that our breakdown ``key`` may be compared with (None: none)."""
+    if table is None:
+        return None
+    if table.compare_breakdown:
+        suffix = f" ({table.compare_breakdown})"
+        return key.removesuffix(suffix) if key.endswith(suffix) else None
+    return key
 
 
 def _published_section(

@@ -188,7 +188,8 @@ def _items_and_predictions(
 
         source = Path(options.predictions) if options.predictions else out / PREDICTIONS
         if not source.exists():
-            raise EvalError(f"--rescore needs {source}; run the model first or pass --predictions FILE")
+            hint = "no such file" if options.predictions else "run the model first or pass --predictions FILE"
+            raise EvalError(f"--rescore needs {source}: {hint}")
         rescore_input = read_rescore_input(task, source)
         items = rescore_input.items
         if items is None:

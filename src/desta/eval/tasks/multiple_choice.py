@@ -137,6 +137,7 @@ class MultipleChoiceTask(Task):
         if post:
             metrics["accuracy_postprocessed"] = 100.0 * sum(post.values()) / n if n else 0.0
             counts["postprocessed"] = len(post)
+            breakdown.update({f"{k} (postprocessed)": v for k, v in breakdown_of(items, post).items()})
         return Scores(self.NAME, self.VERSION, metrics, breakdown, counts, self.protocol(), details)
 
     def _withheld(self, items: Sequence[Item], predictions: Mapping[str, str | None]) -> Scores:
