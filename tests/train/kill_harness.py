@@ -97,7 +97,9 @@ def alive(pid: int) -> bool:
 def kill_at_random(recipe: Path, out: Path, log: Path, rng: random.Random, report: KillReport) -> bool:
     """Start (or resume) the run and SIGKILL it at a random moment while it trains; False if it
     finished first. Checks that its DataLoader workers exit with it."""
-    target = rng.randint(logged_step(out), STEPS - 1)
+    # a step at or after the last logged one (logged: the resumed position), so kills spread over the run;
+    # past the last step the kill lands in start-up, the final save or the export
+    target = rng.randint(min(logged_step(out), STEPS - 1), STEPS - 1)
     proc = start_training(recipe, log)
     deadline = time.time() + 600
     while logged_step(out) < target and proc.poll() is None and time.time() < deadline:

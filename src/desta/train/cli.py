@@ -9,7 +9,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a DeSTA adapter from a YAML recipe (torchrun for several GPUs)")
     p.add_argument("recipe", help="YAML recipe, e.g. recipes/desta-tiny.yaml")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=3e-4 data.batch_size=8")
-    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start over even if run.out_dir holds a checkpoint (it is replaced at the first save); by default "
+        "the run resumes exactly from it, first finishing or rolling back a save that a kill interrupted",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=run_train)
     register_recipe(sub)
@@ -48,7 +53,9 @@ def register_recipe(sub: argparse._SubParsersAction) -> None:
         "--max-records", type=int, default=d.max_records, help="training clips sent to self-generation"
     )
     p.add_argument(
-        "--variants", default=",".join(d.variants), help="self (self-generated targets) and/or task (raw labels)"
+        "--variants",
+        default=",".join(d.variants),
+        help="self (self-generated targets) and/or task (raw labels)",
     )
     p.add_argument(
         "--ship", action="store_true", help="install the trained adapter as the packaged desta-tiny"
