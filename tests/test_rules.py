@@ -11,7 +11,6 @@ from desta.rules import (
     GENDER_PRONOUNS,
     LANGUAGE_CODES,
     LANGUAGES,
-    gender_label,
     language_code,
     mentions,
     score_content,
@@ -82,11 +81,6 @@ def test_score_gender_needs_the_gold_and_not_the_other_noun():
     # with the transcript given, its quoted words do not contradict
     assert not score_gender('"The man went home." A woman says it.', "Female")
     assert score_gender('"The man went home." A woman says it.', "Female", "The man went home.")
-
-
-def test_gender_label():
-    assert gender_label(" Male ") == "male" and gender_label("F") == "female"
-    assert gender_label("unknown") is None and gender_label("") is None
 
 
 def test_one_language_table_and_its_reverse_maps():

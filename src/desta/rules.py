@@ -51,14 +51,6 @@ GENDER_NOUNS: dict[str, tuple[str, ...]] = {
 GENDER_PRONOUNS: dict[str, tuple[str, ...]] = {"male": ("he", "his"), "female": ("she", "her")}
 
 
-def gender_label(label: str) -> str | None:
-    """``"Male"``/``"female"``/``"M"``... -> ``"male"``/``"female"``; ``None`` for anything else."""
-    text = label.strip().lower()
-    if text in GENDER_NOUNS:
-        return text
-    return {"m": "male", "f": "female"}.get(text)
-
-
 def _without(text: str, part: str) -> str:
     return re.sub(re.escape(part.strip()), " ", text, flags=re.I) if part.strip() else text
 
