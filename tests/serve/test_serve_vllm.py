@@ -270,3 +270,43 @@ def test_given_transcript_skips_asr(engine, tiny):
     )[0]
     assert tiny.tokenizer.decode(out.prompt_token_ids).count(text) == 1
     _check_equal(tiny, out, _desta_chat(wave, text=text))
+
+
+# ------------------------------------------------------------------------------------------- data
+def test_data_generation_through_vllm_is_exactly_once(engine, exported, tmp_path):
+    from desta.data.backends import VLLMBackend
+    from desta.data.generate import SamplingParams
+    from desta.data.pipeline import GenerateConfig, run_generation, shard_paths
+    from desta.data.records import AudioRecord, read_jsonl
+
+    records = [
+        AudioRecord(
+            id=f"r{i}", audio=f"a/r{i}.wav", corpus="Toy", duration=2.0, transcript=f"sentence number {i}"
+        )
+        for i in range(6)
+    ]
+    cfg = GenerateConfig(
+        num_per_record=2,
+        batch_size=4,
+        shard_size=5,
+        progress=False,
+        sampling=SamplingParams(max_new_tokens=16),
+    )
+    backend = VLLMBackend(model_id=str(exported), engine=engine)
+
+    def describe(rec):
+        return f"[00:00-00:02] {rec.transcript}"
+
+    out = tmp_path / "out"
+    first = run_generation(records[:3], out, backend, cfg, describe=describe)  # a run cut short
+    assert first.written == 6
+    second = run_generation(records, out, backend, cfg, describe=describe)
+    assert (second.skipped, second.written) == (6, 6)
+    rows = [row for p in shard_paths(out) for row in read_jsonl(p)]
+    keys = [r["meta"]["key"] for r in rows]
+    assert sorted(keys) == sorted(f"Toy/r{i}#{k}" for i in range(6) for k in range(2))
+    assert all(r["response"].strip() for r in rows)
+    third = run_generation(records, out, backend, cfg, describe=describe)
+    assert (third.written, third.skipped) == (0, 12)
+    backend.close()
+    assert backend.llm is None and engine.llm_engine is not None  # a shared engine is not shut down
