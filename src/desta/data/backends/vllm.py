@@ -1,4 +1,9 @@
-"""The ``vllm`` backend: offline batch inference with ``vllm.LLM.chat``; vLLM is imported only when chosen."""
+"""The ``vllm`` backend: offline batch inference with ``vllm.LLM.chat``; vLLM is imported only when chosen.
+
+One ``generate`` call hands the whole batch to vLLM, which schedules it with continuous batching;
+each request keeps its own seed, so a rerun of a request gives the same answer. A remote
+``vllm serve`` is reached through the ``openai`` backend instead (``--backend openai --base-url``).
+"""
 
 from __future__ import annotations
 
@@ -14,41 +19,44 @@ from desta.errors import BackboneUnavailableError
 class VLLMBackend:
     """Offline batched generation with ``vllm.LLM(model).chat(batch, sampling_params)``.
 
-    ``engine_kwargs`` go to ``vllm.LLM`` (``tensor_parallel_size``, ``max_model_len``,
-    ``gpu_memory_utilization``, ...). Prompts longer than the model context come back as permanent
-    failures.
+    ``engine_kwargs`` go to ``vllm.LLM`` (``tensor_parallel_size``, ``max_model_len``, ``dtype``,
+    ``gpu_memory_utilization``, ...). ``engine`` uses an already started ``vllm.LLM`` instead (it is
+    then not shut down by :meth:`close`). Prompts vLLM rejects (longer than the model context) come
+    back as permanent failures, one by one, without failing their batch neighbours.
     """
 
     model_id: str
     engine_kwargs: dict[str, Any] = field(default_factory=dict)
+    engine: Any = None
     name: str = "vllm"
 
     def __post_init__(self) -> None:
         if importlib.util.find_spec("vllm") is None:
             raise BackboneUnavailableError(
-                "the vllm backend needs vLLM, which is not installed: `pip install vllm` on a CUDA machine, "
-                "or start `vllm serve MODEL` elsewhere and use --backend openai --base-url http://HOST:8000/v1"
+                "the vllm backend needs vLLM, which is not installed: `bash scripts/setup-vllm.sh` (CPU) or "
+                "`pip install vllm` (CUDA), or start `vllm serve MODEL` elsewhere and use --backend openai "
+                "--base-url http://HOST:8000/v1"
             )
         import vllm
 
         self._vllm = vllm
-        self.llm = vllm.LLM(model=self.model_id, **self.engine_kwargs)
+        self._owned = self.engine is None
+        self.llm = vllm.LLM(model=self.model_id, **self.engine_kwargs) if self.engine is None else self.engine
+
+    def _sampling(self, p):
+        return self._vllm.SamplingParams(
+            max_tokens=p.max_new_tokens,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            stop=list(p.stop) or None,
+            seed=p.seed,
+        )
 
     def generate(self, batch, params):
         plist = params_list(params, len(batch))
-        sps = [
-            self._vllm.SamplingParams(
-                max_tokens=p.max_new_tokens,
-                temperature=p.temperature,
-                top_p=p.top_p,
-                stop=list(p.stop) or None,
-                seed=p.seed,
-            )
-            for p in plist
-        ]
         try:
-            outs = self.llm.chat(batch, sps, use_tqdm=False)
-        except ValueError as err:  # vLLM raises ValueError for prompts over max_model_len
+            outs = self.llm.chat(batch, [self._sampling(p) for p in plist], use_tqdm=False)
+        except ValueError as err:  # vLLM validates every prompt first (too long, bad content)
             if len(batch) == 1:
                 return [BackendResult.failed(f"rejected by vLLM: {err}", retryable=False)]
             return [r for c, p in zip(batch, plist) for r in self.generate([c], [p])]
@@ -58,7 +66,7 @@ class VLLMBackend:
             results.append(
                 BackendResult(
                     text=o.text.strip(),
-                    finish_reason=o.finish_reason or "stop",
+                    finish_reason="length" if o.finish_reason == "length" else "stop",
                     prompt_tokens=len(out.prompt_token_ids or []),
                     completion_tokens=len(o.token_ids),
                 )
@@ -66,4 +74,6 @@ class VLLMBackend:
         return results
 
     def close(self) -> None:
-        self.llm = None
+        llm, self.llm = self.llm, None
+        if llm is not None and self._owned:
+            llm.llm_engine.engine_core.shutdown()  # stop the engine process now, not at interpreter exit
