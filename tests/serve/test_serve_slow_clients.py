@@ -199,3 +199,21 @@ def test_engine_without_cancel_keyword_still_stops_streams():
         assert engine.pieces == pieces < 30  # the worker stopped pulling pieces
         with httpx.Client(base_url=server.url, timeout=10) as client:
             assert client.post(URL, content=chat("next")).status_code == 200
+
+
+def test_trickled_next_request_and_huge_headers():
+    settings = ServeSettings(keep_alive_timeout_s=0.3, header_timeout_s=1.0)
+    with LiveServer(create_app(FakeEngine(), settings)) as server:
+        sock = connect(server.port)
+        sock.sendall(request_bytes(chat()))
+        assert read_response(sock)[0] == 200
+        sock.sendall(b"P")  # data resets uvicorn's keep-alive timer; the header deadline still runs
+        time.sleep(0.5)
+        sock.sendall(b"OST / HTTP/1.1\r\n")
+        gone = closed_within(sock, 3.0)
+        assert gone is not None and gone < 1.5
+        sock.close()
+        big = connect(server.port)
+        big.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20_000 + b"\r\n\r\n")
+        assert read_response(big)[0] == 400  # over h11's 16 KiB header limit
+        big.close()
