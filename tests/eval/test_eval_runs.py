@@ -164,3 +164,24 @@ def test_local_judge_end_to_end_through_the_cli(tmp_path, fake_openai):
     assert stamp["substituted"] is True and stamp["models"] == {"gpt-4o-2024-11-20": "qwen-local"}
     report = (out / "report.md").read_text()
     assert "a substitute for the official judge" in report and "Model: `audio-lm`" in report
+
+
+def test_a_part_of_a_benchmark_is_never_set_against_its_published_whole(tmp_path, fake_openai):
+    data = make_sakura(tmp_path / "SAKURA")
+    server = fake_openai(fake_judge_reply, models=["gpt-4o-2024-11-20"])  # the official judge model
+    with make_judge(server.url) as judge:
+        evaluate(
+            get_task("sakura:Gender"),
+            data,
+            tmp_path / "out",
+            ScriptedPredictor(sakura_answer),
+            judge,
+            RunOptions(progress=False, plots=False),
+        )
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert (
+        "Not compared: this run covers tracks ['Gender'] x hops ['single', 'multi'], not all of SAKURA"
+        in report
+    )
+    assert "ckyang1124/SAKURA leaderboard" in report and "ours − published" not in report
+    assert server.model_lists == 1  # the official judge model was checked before generating

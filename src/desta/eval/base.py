@@ -98,6 +98,16 @@ class Task:
     PUBLISHED_KEY: str | None = None  # key in data/published.json
     NEEDS_JUDGE: bool = False
     STRATUM: str | None = None  # group key that --limit stratifies by (None: the items' first group key)
+    JUDGE_MODEL: str | None = None  # the official judge model, checked on the judge endpoint before a run
+
+    def needs_judge(self, items: Sequence[Item]) -> bool:
+        """Whether scoring these items asks an LLM judge (checked before any generation)."""
+        return self.NEEDS_JUDGE
+
+    def published_scope(self) -> str | None:
+        """None when this task instance is the whole benchmark its published numbers are on; else why
+        not (e.g. one SAKURA track), so that reports never set a part against a whole."""
+        return None
 
     def load(self, data_dir: str | os.PathLike, check_audio: bool = True) -> list[Item]:
         """The benchmark's items; ``check_audio=False`` (rescoring) reads the metadata only."""

@@ -31,7 +31,8 @@ class PublishedTable:
     entries: tuple[PublishedEntry, ...]
     n: int | None = None
     compare_metric: str | None = None
-    compare_breakdown: str | None = None  # published breakdowns sit beside our "<key> (<this>)" tables
+    compare_breakdown: str | None = None
+    comparable: bool = True  # False: rows on different protocols/subsets, listed for reference only  # published breakdowns sit beside our "<key> (<this>)" tables
 
 
 def _raw() -> dict[str, Any]:
@@ -58,6 +59,7 @@ def published(key: str) -> PublishedTable | None:
         raw.get("n"),
         raw.get("compare_metric"),
         raw.get("compare_breakdown"),
+        raw.get("comparable", True),
     )
 
 

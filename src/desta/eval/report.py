@@ -15,10 +15,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def comparable(scores: Scores, table: PublishedTable | None) -> tuple[bool, str]:
+def comparable(scores: Scores, table: PublishedTable | None, task: Task | None = None) -> tuple[bool, str]:
     """Whether this run covers the split the published numbers are on (and why not)."""
     if table is None or not table.entries:
         return False, ""
+    if not table.comparable:
+        return False, "the published rows are not on one common protocol and subset (see the note)"
+    scope = task.published_scope() if task is not None else None
+    if scope:
+        return False, scope
     run = scores.protocol.get("run") or {}
     n = int(scores.counts.get("items", 0))
     if run.get("limit") is not None or run.get("limit_per") is not None:
@@ -65,7 +70,7 @@ def markdown_report(
     lines += [f"| {k} | {_fmt(v)} | {n_items} |" for k, v in scores.metrics.items()]
     lines += ["", "## Counts", "", "| count | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in scores.counts.items()]
-    same_split, why_not = comparable(scores, table)
+    same_split, why_not = comparable(scores, table, task)
     for key, cats in scores.breakdown.items():
         lines += ["", f"## By {key}", ""]
         cols = [
@@ -163,7 +168,7 @@ def bar_charts(scores: Scores, task: Task, table: PublishedTable | None, out_dir
         paths.append(path)
     metric = (table.compare_metric if table else None) or task.PRIMARY
     ours = scores.metrics.get(metric)
-    if table and table.entries and ours is not None and comparable(scores, table)[0]:
+    if table and table.entries and ours is not None and comparable(scores, table, task)[0]:
         names = ["this run"] + [e.model for e in table.entries]
         values = [float(ours)] + [e.score for e in table.entries]
         fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(names) + 2), 3.5))

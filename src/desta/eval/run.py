@@ -154,16 +154,16 @@ def _predict_batch(
     return out
 
 
-def _require_judge_first(task: Task, judge: Judge | None) -> None:
+def _require_judge_first(task: Task, judge: Judge | None, items: Sequence[Item]) -> None:
     """A judged task fails here, before any generation, when no judge is configured or it is unusable."""
-    if not task.NEEDS_JUDGE:
+    if not task.needs_judge(items):
         return
     if judge is None:
         raise JudgeUnavailableError(
             f"{task.NAME} is scored by an LLM judge: pass --judge-endpoint URL (any OpenAI-compatible "
             "server, e.g. a local vLLM or `desta serve`) and --judge-model NAME. Checked before generating."
         )
-    judge.check()
+    judge.check(task.JUDGE_MODEL)
 
 
 def load_metadata(task: Task, data_dir: str | os.PathLike) -> list[Item]:
@@ -219,8 +219,8 @@ def evaluate(
     """Predict (unless rescoring), score, and write scores.json, report.md and plots into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _require_judge_first(task, judge)
     items, rescore_input = _items_and_predictions(task, data_dir, out, options)
+    _require_judge_first(task, judge, items)
     pred_path = out / PREDICTIONS
     run_counts: dict[str, int] = {}
     run: dict[str, Any] = {}

@@ -82,6 +82,7 @@ class AIRBenchChat(Task):
     PRIMARY = "average"
     PUBLISHED_KEY = "air-bench-chat"
     NEEDS_JUDGE = True
+    JUDGE_MODEL = JUDGE.model
 
     def __init__(self, swap: bool = True) -> None:
         self.swap = swap

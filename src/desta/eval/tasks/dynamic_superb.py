@@ -66,6 +66,7 @@ class DynamicSuperb(Task):
     VERSION = "Dynamic-SUPERB Phase-2"
     PUBLISHED_KEY = "dynamic-superb"
     NEEDS_JUDGE = True
+    JUDGE_MODEL = JUDGE.model
 
     def __init__(self, task_name: str) -> None:
         if not task_name:

@@ -64,6 +64,11 @@ class MMAUPro(Task):
     NAME = "mmau-pro"
     VERSION = "MMAU-Pro (HF gamma-lab-umd/MMAU-Pro)"
     PUBLISHED_KEY = "mmau-pro"
+    JUDGE_MODEL = JUDGE.model
+
+    def needs_judge(self, items: Sequence[Item]) -> bool:
+        """Open questions (no choices) are judged; closed ones are string-matched."""
+        return any(not it.data["choices"] for it in items)
 
     def load(self, data_dir: str | os.PathLike, check_audio: bool = True) -> list[Item]:
         root = Path(data_dir)

@@ -114,6 +114,7 @@ class SAKURA(Task):
     PUBLISHED_KEY = "sakura"
     NEEDS_JUDGE = True
     STRATUM = "track_hop"
+    JUDGE_MODEL = JUDGE.model
 
     def __init__(self, tracks: Sequence[str] = TRACKS, hops: Sequence[str] = HOPS) -> None:
         unknown = [t for t in tracks if t not in TRACKS] + [h for h in hops if h not in HOPS]
@@ -150,6 +151,11 @@ class SAKURA(Task):
         if check_audio:
             check_audio_files(items, "SAKURA")
         return items
+
+    def published_scope(self) -> str | None:
+        if tuple(self.tracks) != TRACKS or tuple(self.hops) != HOPS:
+            return f"this run covers tracks {list(self.tracks)} x hops {list(self.hops)}, not all of SAKURA"
+        return None
 
     def prompt(self, item: Item) -> list[dict[str, Any]]:
         text = USER_TEMPLATE.format(instruction=item.data["instruction"])

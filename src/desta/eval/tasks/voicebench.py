@@ -97,6 +97,10 @@ class VoiceBench(Task):
             self.NAME = f"voicebench:{self.subsets[0]}"
             self.PRIMARY = self.subsets[0]
         self.NEEDS_JUDGE = any(EVALUATOR[s] in ("open", "qa") for s in (self.subsets or EVALUATOR))
+        self.JUDGE_MODEL = JUDGE.model
+
+    def needs_judge(self, items: Sequence[Item]) -> bool:
+        return any(EVALUATOR[it.data["subset"]] in ("open", "qa") for it in items)
 
     def _subset_files(self, root: Path, subset: str) -> list[Path]:
         folder = root / subset
