@@ -109,17 +109,23 @@ class MMAUPro(Task):
             return [system_message(MC_SYSTEM), user_message(text, item.audios)]
         return [system_message(OPEN_SYSTEM), user_message(f"{markers} {d['question']}", item.audios)]
 
-    def extract(self, response: str, item: Item) -> str:
+    def postprocess(self, response: str, item: Item) -> str:
+        """The prediction step of DeSTA2.5's MMAU-style scripts (stored beside the raw response)."""
         return response.replace(STRIP, "")
 
     def score(
-        self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
+        self,
+        items: Sequence[Item],
+        predictions: Mapping[str, str | None],
+        judge: Any = None,
+        answers: Mapping[str, str] | None = None,
     ) -> Scores:
+        """Scores the prediction step's answers where given (else the raw responses)."""
         counts = new_counts(items)
         correct: dict[str, float] = {}
         requests = {}
         for it, prediction in answered(items, predictions, counts):
-            response = self.extract(prediction, it)
+            response = (answers or {}).get(it.id, prediction)
             if it.data["choices"]:
                 correct[it.id] = float(
                     mmau_string_match(str(it.data["answer"]), response, it.data["choices"])
