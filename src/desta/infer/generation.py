@@ -11,7 +11,8 @@ the model (another decoding loop, another engine) plugs in here.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator as Generator_
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -145,31 +146,34 @@ class Generator:
         out = self.model.llm_model.generate(inputs_embeds=embeds, attention_mask=inp["attention_mask"], **kwargs)
         eos = set(kwargs["eos_token_id"])
         prompt_lens = inp["attention_mask"].sum(-1).tolist()
-        results = []
-        for r, row in enumerate(out.tolist()):
-            ids, reason = [], "length"
-            for t in row:
-                if t in eos:
-                    reason = "stop"
-                    break
-                ids.append(t)
-            text = self.model.tokenizer.decode(ids, skip_special_tokens=True)
-            for s in options.stop:
-                if s in text:
-                    text, reason = text[: text.index(s)], "stop"
-            if cancel is not None and cancel.is_set() and reason == "length":
-                reason = "cancelled"
-            results.append(
-                GenerationResult(
-                    text=text.strip(),
-                    token_ids=ids,
-                    transcripts=prepared.transcripts[r],
-                    finish_reason=reason,
-                    prompt_tokens=int(prompt_lens[r]),
-                    completion_tokens=len(ids),
-                )
-            )
+        results = [
+            self._result(row, int(prompt_lens[r]), prepared.transcripts[r], options, eos, cancel)
+            for r, row in enumerate(out.tolist())
+        ]
         return results
+
+    def _result(self, row: list[int], prompt_len: int, transcripts: list[str], options: GenerationOptions,
+                eos: set[int], cancel: threading.Event | None) -> GenerationResult:  # fmt: skip
+        ids, reason = [], "length"
+        for t in row:
+            if t in eos:
+                reason = "stop"
+                break
+            ids.append(t)
+        text = self.model.tokenizer.decode(ids, skip_special_tokens=True)
+        for s in options.stop:
+            if s in text:
+                text, reason = text[: text.index(s)], "stop"
+        if cancel is not None and cancel.is_set() and reason == "length":
+            reason = "cancelled"
+        return GenerationResult(
+            text=text.strip(),
+            token_ids=ids,
+            transcripts=transcripts,
+            finish_reason=reason,
+            prompt_tokens=prompt_len,
+            completion_tokens=len(ids),
+        )
 
     def stream(
         self,
@@ -178,10 +182,13 @@ class Generator:
         *,
         cancel: threading.Event | None = None,
         **overrides: Any,
-    ) -> Iterator[str]:
+    ) -> Generator_[str, None, GenerationResult]:
         """Yield text pieces of the answer as they are generated (one conversation).
 
-        Closing the iterator early (or setting ``cancel``) stops the decoding thread at its next token.
+        The pieces join to the text ``generate`` would return (cut before a ``stop`` string). The
+        iterator's return value (``StopIteration.value``) is the whole :class:`GenerationResult`
+        with token counts. Closing the iterator early (or setting ``cancel``) stops decoding at the
+        next token.
         """
         from transformers import TextIteratorStreamer
 
@@ -192,29 +199,51 @@ class Generator:
         streamer = TextIteratorStreamer(self.model.tokenizer, skip_prompt=False, skip_special_tokens=True, timeout=600)
         stop = cancel if cancel is not None else threading.Event()
         errors: list[BaseException] = []
+        outputs: list[torch.Tensor] = []
         mask = prepared.inputs["attention_mask"]
+        kwargs = self.generate_kwargs(options, stop)
 
         def run() -> None:
             try:
                 with torch.no_grad():
                     if options.seed is not None:
                         torch.manual_seed(options.seed)
-                    self.model.llm_model.generate(
-                        inputs_embeds=embeds, attention_mask=mask, streamer=streamer, **self.generate_kwargs(options, stop)
-                    )
+                    outputs.append(self.model.llm_model.generate(inputs_embeds=embeds, attention_mask=mask, streamer=streamer, **kwargs))
             except BaseException as err:  # surfaced to the consumer below
                 errors.append(err)
                 streamer.end()
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
+        # hold back enough text that a stop string split across pieces is still cut, as generate cuts it
+        hold = max((len(x) for x in options.stop), default=1) - 1
+        pending, sent, stopped = "", "", False
         try:
             for piece in streamer:
-                if piece:
-                    yield piece
+                if stopped or not piece:
+                    continue
+                pending += piece
+                cuts = [pending.find(x) for x in options.stop if x in pending]
+                if cuts:
+                    pending, stopped = pending[: min(cuts)], True
+                    stop.set()
+                ready = pending if stopped else pending[: max(0, len(pending) - hold)]
+                ready = ready.rstrip()  # trailing space waits: it may end the answer (generate strips it)
+                pending = pending[len(ready) :]
+                if not sent:
+                    ready = ready.lstrip()
+                if ready:
+                    yield ready
+                    sent += ready
+            tail = pending.rstrip() if sent else pending.strip()
+            if tail and not stopped:
+                yield tail
         finally:
             if thread.is_alive():  # the consumer left early: stop decoding instead of finishing the answer
                 stop.set()
             thread.join()
         if errors:
             raise errors[0]
+        prompt_len = int(mask.sum())
+        row = outputs[0][0].tolist() if outputs else []
+        return self._result(row, prompt_len, prepared.transcripts[0], options, set(kwargs["eos_token_id"]), cancel)

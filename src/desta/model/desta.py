@@ -14,7 +14,9 @@ Checkpoint compatibility with the official release lives in :mod:`desta.model.co
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Generator as Generator_
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -197,11 +199,23 @@ class DeSTAModel(nn.Module):
         return self.generator.prepare(conversations)
 
     def generate(
-        self, conversations: Sequence[Conversation] | Conversation, options: GenerationOptions | None = None, **overrides: Any
+        self,
+        conversations: Sequence[Conversation] | Conversation,
+        options: GenerationOptions | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        **overrides: Any,
     ) -> list[GenerationResult]:
         """Answer one conversation or a batch (see :meth:`desta.infer.generation.Generator.generate`)."""
-        return self.generator.generate(conversations, options, **overrides)
+        return self.generator.generate(conversations, options, cancel=cancel, **overrides)
 
-    def stream(self, conversation: Conversation, options: GenerationOptions | None = None, **overrides: Any) -> Iterator[str]:
-        """Yield answer pieces (see :meth:`desta.infer.generation.Generator.stream`)."""
-        return self.generator.stream(conversation, options, **overrides)
+    def stream(
+        self,
+        conversation: Conversation,
+        options: GenerationOptions | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        **overrides: Any,
+    ) -> Generator_[str, None, GenerationResult]:
+        """Yield answer pieces; the return value is the result (see :meth:`desta.infer.generation.Generator.stream`)."""
+        return self.generator.stream(conversation, options, cancel=cancel, **overrides)

@@ -28,25 +28,21 @@ CONFIG_FILE = "config.json"
 ADAPTER_METADATA = {"format": "pt"}
 DEFAULT_MODEL = "desta-tiny"
 
-# desta-tiny's architecture: real offline backbones, a small Q-Former (about 7.8 M parameters)
-# the system prompt desta-tiny's training rows carry (desta.data.generate.TRAINING_SYSTEM_PROMPT plus the
-# brevity request of `desta recipe tiny`); used when a conversation brings no system message
-TINY_SYSTEM_PROMPT = (
-    "You are a helpful assistant. The audio clips appear between <start_audio> and <end_audio> tags."
-    " Answer in one or two short sentences."
-)
+def __getattr__(name: str):
+    """``TINY_CONFIG`` / ``TINY_SYSTEM_PROMPT``: desta-tiny is defined once, by the packaged recipe
+    ``desta/recipes/tiny/desta-tiny.yaml`` (read on use, not at import)."""
+    if name == "TINY_CONFIG":
+        return tiny_config()
+    if name == "TINY_SYSTEM_PROMPT":
+        return tiny_config().system_prompt
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-TINY_CONFIG = DeSTAConfig(
-    encoder_model_id="offline:whisper-base",
-    llm_model_id="offline:smollm2-135m-instruct",
-    prompt_size=64,
-    qformer_num_hidden_layers=2,
-    qformer_intermediate_size=1536,
-    pad_audio_to_30s=False,
-    system_prompt=TINY_SYSTEM_PROMPT,
-    name="desta-tiny",
-    untrained=True,
-)
+
+def tiny_config() -> DeSTAConfig:
+    """desta-tiny's architecture with an untrained adapter (what ``load_model("untrained")`` builds)."""
+    from desta.recipes.tiny import tiny_model_config
+
+    return tiny_model_config().replace(untrained=True)
 
 
 def packaged_model_dir(name: str = DEFAULT_MODEL) -> Path:
@@ -139,7 +135,7 @@ def _progress_bars(enabled: bool):
 def _load_model(name, device, llm_dtype, merge_lora: bool, config_overrides: dict) -> DeSTAModel:
     name = DEFAULT_MODEL if name is None else name
     if str(name) == "untrained":  # desta-tiny's architecture with a random adapter (for trying things out)
-        return build_model(TINY_CONFIG.replace(**config_overrides), device=device, llm_dtype=llm_dtype)
+        return build_model(tiny_config().replace(**config_overrides), device=device, llm_dtype=llm_dtype)
     path = Path(name)
     if not path.is_dir():
         packaged = packaged_model_dir(str(name))
