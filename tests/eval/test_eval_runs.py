@@ -112,6 +112,11 @@ def test_predictions_of_another_decoding_are_not_reused(tmp_path):
         evaluate(get_task("mmau"), data, out, Settings(0.7), options=RunOptions(progress=False, plots=False))
     lines = (out / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 3 and len({json.loads(x)["fingerprint"] for x in lines}) == 1  # nothing mixed in
+    # a rescore elsewhere names the model and decoding recorded with the predictions
+    opts = RunOptions(rescore=True, predictions=str(out / "predictions.jsonl"), plots=False)
+    evaluate(get_task("mmau"), data, tmp_path / "re", None, options=opts)
+    report = (tmp_path / "re" / "report.md").read_text()
+    assert "Model: `scripted`; decoding: `{'backend': 'scripted', 'temperature': 0.0}`" in report
 
 
 def test_a_run_where_every_item_failed_exits_nonzero_with_the_reason(tmp_path, fake_openai, capsys):
@@ -184,4 +189,5 @@ def test_a_part_of_a_benchmark_is_never_set_against_its_published_whole(tmp_path
         in report
     )
     assert "ckyang1124/SAKURA leaderboard" in report and "ours − published" not in report
+    assert "`option_match_*`: deterministic option match, NOT the official SAKURA protocol" in report
     assert server.model_lists == 1  # the official judge model was checked before generating

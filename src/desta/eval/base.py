@@ -130,9 +130,6 @@ class Task:
             f"task {self.NAME!r} has no textual description of its audio; it cannot run a text-only LLM"
         )
 
-    def extract(self, response: str, item: Item) -> Any:
-        return response
-
     def score(
         self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
     ) -> Scores:

@@ -30,7 +30,7 @@ from desta.eval.base import DataLayoutError, EvalError, Item, Task
 from desta.eval.prediction_io import read_predictions, read_run_info
 
 DESTA_KEYS = frozenset({"id", "response", "error", "model", "fingerprint", "answer"})
-MAX_FILE_BYTES = 2 * 1024**3  # a predictions file larger than this is not a predictions file
+MAX_FILE_BYTES = 512 * 1024**2  # read whole into memory: a predictions file is far smaller than this
 
 
 @dataclass(frozen=True)

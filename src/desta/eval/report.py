@@ -68,6 +68,8 @@ def markdown_report(
     n_items = scores.counts.get("items", "")
     lines += ["| metric | value | n |", "|---|---|---|"]
     lines += [f"| {k} | {_fmt(v)} | {n_items} |" for k, v in scores.metrics.items()]
+    for prefix, note in (scores.protocol.get("unofficial_metrics") or {}).items():
+        lines += ["", f"`{prefix}*`: {note}"]
     lines += ["", "## Counts", "", "| count | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in scores.counts.items()]
     same_split, why_not = comparable(scores, table, task)

@@ -205,6 +205,9 @@ class SAKURA(Task):
             "unscored_items": "missing / failed predictions and judge failures count as wrong",
             "option_match": "option_match_*: a deterministic option match (desta.eval.scorers.option_match), "
             "NOT the official protocol (an LLM judge); same aggregation, no judge involved",
+            "unofficial_metrics": {
+                "option_match_": "deterministic option match, NOT the official SAKURA protocol (LLM judge)"
+            },
         }
         return Scores(self.NAME, self.VERSION, metrics, by, counts, protocol, details)
 
