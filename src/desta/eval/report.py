@@ -119,8 +119,8 @@ def _published_section(
     if not same_split or ours is None:
         reason = why_not or f"this run has no {metric!r}"
         lines += [f"Not compared: {reason}. Published figures for reference:", ""]
-        lines += ["| model | " + table.metric + " | source |", "|---|---|---|"]
-        lines += [f"| {e.model} | {_fmt(e.score)} | {e.source} |" for e in table.entries]
+        lines += ["| model | " + table.metric + " | n | source |", "|---|---|---|---|"]
+        lines += [f"| {e.model} | {_fmt(e.score)} | {table.n or '-'} | {e.source} |" for e in table.entries]
         return lines
     lines += [f"Compared metric: `{metric}`.", ""]
     lines += ["| model | " + table.metric + " | n | ours − published | source |", "|---|---|---|---|---|"]
