@@ -95,3 +95,48 @@ def test_voicebench_bbh_rules():
 )
 def test_airbench_foundation_extract(response, expected):
     assert airbench_foundation_extract(response) == expected
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ("(b) Mr.", False),  # the letter decides
+        ("Ms.", True),
+        ("I think it is Ms. or Mr.", False),  # two options named: none picked
+        ("(a)", True),
+        ("", False),
+    ],
+)
+def test_sakura_option_match_is_deterministic(response, expected):
+    from desta.eval.scorers.option_match import option_match
+
+    assert (
+        option_match("Which term of address fits this speaker? (a) Ms. (b) Mr.", "(a) Ms.", response)
+        is expected
+    )
+
+
+def test_option_match_whole_words_only():
+    from desta.eval.scorers.option_match import option_match
+
+    q = "Who speaks? (a) man (b) woman"
+    assert option_match(q, "(b) woman", "A woman speaks.") and not option_match(
+        q, "(a) man", "A woman speaks."
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("qwen2-sd-qa-usa-audio.jsonl", ("qwen2", "sd-qa", "usa")),
+        ("my-model-alpacaeval_full-test-audio.jsonl", ("my-model", "alpacaeval_full", "test")),
+        ("m-mmsu-biology-audio.jsonl", ("m", "mmsu", "biology")),
+    ],
+)
+def test_voicebench_output_file_names(name, expected):
+    from pathlib import Path
+
+    from desta.eval.formats import voicebench_file_parts
+    from desta.eval.tasks.voicebench import EVALUATOR
+
+    assert voicebench_file_parts(Path(name), list(EVALUATOR)) == expected
