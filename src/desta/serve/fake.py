@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from desta.infer.options import GenerationResult
+from desta.messages import AUDIO_LOCATOR
 
 
 def summarize(conversation: list[dict]) -> str:
     """The fake answer: last user text (one line) and the number of audios in the conversation."""
     user = [m for m in conversation if m["role"] == "user"]
-    text = user[-1]["content"].replace("<|AUDIO|>", "").strip().replace("\n", " ") if user else ""
+    text = user[-1]["content"].replace(AUDIO_LOCATOR, "").strip().replace("\n", " ") if user else ""
     n_audios = sum(len(m.get("audios") or []) for m in conversation)
     seconds = sum(
         len(a["audio"]) / 16000
@@ -90,7 +91,7 @@ class FakeEngine:
         limit = getattr(options, "max_new_tokens", len(words))
         out = words[:limit]
         prompt_tokens = sum(
-            len((m.get("content") or "").replace("<|AUDIO|>", " ").split()) for m in conversation
+            len((m.get("content") or "").replace(AUDIO_LOCATOR, " ").split()) for m in conversation
         ) + 64 * sum(len(m.get("audios") or []) for m in conversation)
         return GenerationResult(
             text=" ".join(out),

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from desta.errors import AudioError
+from desta.messages import AUDIO_LOCATOR
 from desta.serve.errors import RequestError
 from desta.serve.schemas import AudioURLPart, ChatMessage, InputAudioPart, TextPart
 from desta.serve.settings import ServeSettings
 
-AUDIO_LOCATOR = "<|AUDIO|>"
 SAMPLE_RATE = 16000
 AUDIO_FORMATS = frozenset({"wav", "wave", "mp3", "flac", "ogg", "oga", "opus", "webm", "m4a", "aac", "aiff"})
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from desta.errors import DeSTAError
+from desta.messages import AUDIO_LOCATOR
 from desta.serve.engine import Engine
 from desta.serve.model_engine import as_engine
 
-AUDIO_LOCATOR = "<|AUDIO|>"
 TITLE = "DeSTA2.5-Audio demo"
 
 
