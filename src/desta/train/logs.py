@@ -17,18 +17,18 @@ LOG_FILE = "log.jsonl"
 class Logger:
     """Console + TensorBoard (+ optional W&B) scalars; text samples from validation.
 
-    ``resumed_at``: the step a resumed run starts from; log rows after it (written by the killed run
-    after its last checkpoint, and about to be written again) are dropped so each step appears once.
+    ``starts_at``: the step this run starts from (0, or a checkpoint's); rows of ``log.jsonl`` after it
+    (written by a killed run after its last checkpoint, about to be written again) are dropped, so each
+    step appears once.
     """
 
-    def __init__(self, cfg: TrainConfig, out: Path, enabled: bool, resumed_at: int | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, out: Path, enabled: bool, starts_at: int = 0) -> None:
         self.enabled = enabled
         self.tb = self.wandb = None
         self.jsonl = None
         if not enabled:
             return
-        if resumed_at is not None:
-            _drop_rows_after(out / LOG_FILE, resumed_at)
+        _drop_rows_after(out / LOG_FILE, starts_at)
         self.jsonl = open(out / LOG_FILE, "a")
         if cfg.run.tensorboard:
             try:

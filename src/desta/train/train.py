@@ -89,7 +89,7 @@ def setup(cfg: TrainConfig, resume: bool = True) -> tuple[Trainer, Position]:
         dataset=dataset,
         val_rows=val_rows,
         total_steps=steps,
-        logger=Logger(cfg, out, dist.main, resumed_at=position.step if position else None),
+        logger=Logger(cfg, out, dist.main, starts_at=position.step if position else 0),
         cache=EncoderCache() if cfg.data.cache_encoder_outputs else None,
     )
     if dist.main:
