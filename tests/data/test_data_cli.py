@@ -1,0 +1,64 @@
+"""`desta data generate`: defaults sized for the backend and shown by --help."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from desta.data.backends import SUGGESTED_SIZES, FakeBackend, suggested_sizes
+from desta.data.generate import SamplingParams
+from desta.data.pipeline import GenerateConfig
+from desta.data.records import AudioRecord, write_records
+from desta.errors import DeSTAError
+
+
+def test_help_shows_the_defaults_of_the_option_dataclasses(capsys):
+    from desta.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["data", "generate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert f"sampling temperature (default: {SamplingParams().temperature})" in text
+    assert f"rows per output shard (default: {GenerateConfig().shard_size})" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "default per backend: transformers on CPU 4, transformers on GPU 32" in text
+    assert "exit status: 0 done" in text and "--wait" in text and "--max-error-rate F" in text
+
+
+def test_suggested_sizes():
+    assert suggested_sizes("transformers", "cpu") == SUGGESTED_SIZES["transformers on CPU"] == (4, 128)
+    assert suggested_sizes("transformers", "cuda:0") == (32, 512)
+    assert suggested_sizes("vllm") == (256, 512)
+    with pytest.raises(DeSTAError, match="unknown backend 'nope'"):
+        suggested_sizes("nope")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--backend", "transformers"], (4, 128)),  # the local CPU model: small batches, short targets
+        (["--backend", "transformers", "--device", "cuda"], (32, 512)),
+        (["--backend", "fake"], (64, 512)),
+        (["--backend", "transformers", "--batch-size", "3", "--max-new-tokens", "7"], (3, 7)),
+    ],
+)
+def test_generate_sizes_follow_the_backend(tmp_path, monkeypatch, capsys, argv, expected):
+    pytest.importorskip("desta.data.instructions")
+    import desta.data.backends as backends
+    from desta.cli import main
+
+    made: list[tuple[str, dict]] = []
+
+    def fake_make_backend(name, model, **options):  # no model download or load in this test
+        made.append((name, options))
+        return FakeBackend(model_id=model)
+
+    monkeypatch.setattr(backends, "make_backend", fake_make_backend)
+    manifest, out = tmp_path / "records.jsonl", tmp_path / "gen"
+    write_records(manifest, [AudioRecord(id="a", audio="a.wav", corpus="Toy", duration=1.0, transcript="hi")])
+    main(["data", "generate", str(manifest), "-o", str(out), "--quiet", *argv])
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert (config["batch_size"], config["sampling"]["max_new_tokens"]) == expected
+    assert made[0][0] == argv[1]
+    capsys.readouterr()
