@@ -408,6 +408,7 @@ def test_table_jsonl_sound_rows(tmp_path):
 
 
 def _lhotse_fixture(tmp_path: Path) -> Path:
+    """Manifests as lhotse writes them (rows checked by lhotse itself when read)."""
     audio = wav(tmp_path / "audio" / "rec1.wav", 10.0)
     recs = [
         {
@@ -420,8 +421,11 @@ def _lhotse_fixture(tmp_path: Path) -> Path:
         {
             "id": "rec2",
             "sources": [{"type": "url", "channels": [0], "source": "http://x/y.wav"}],
+            "sampling_rate": 16000,
+            "num_samples": 48000,
             "duration": 3.0,
         },
+        {"id": "rec3", "sources": [{"type": "file", "channels": [0], "source": "x.wav"}]},  # no rate/length
     ]
     sups = [
         {
@@ -438,6 +442,7 @@ def _lhotse_fixture(tmp_path: Path) -> Path:
         },
         {"id": "sup2", "recording_id": "rec2", "start": 0.0, "duration": 3.0, "text": "remote"},
         {"id": "sup3", "recording_id": "rec1", "duration": 1.0, "text": "no start"},
+        {"id": "sup4", "recording_id": "rec9", "start": 0.0, "duration": 1.0},
     ]
     d = tmp_path / "manifests"
     d.mkdir()
@@ -448,20 +453,31 @@ def _lhotse_fixture(tmp_path: Path) -> Path:
 
 
 def test_lhotse_recordings_and_supervisions(tmp_path):
+    pytest.importorskip("lhotse")
     d = _lhotse_fixture(tmp_path)
     records, rejects = read("lhotse", d, corpus="Mini")
     assert seeds(records) == [
         "[00:00-00:04] hello world (Gender: Female, Speaker: spk7, Emotion: happy, Speaking style: read)"
     ]
     assert records[0].start == 0.5 and records[0].language == "en" and records[0].corpus == "Mini"
-    assert len(rejects) == 2
-    assert any("'url' is not supported" in r["reason"] for r in rejects)
-    assert any("sup3" in r["reason"] for r in rejects)
+    reasons = sorted(r["reason"] for r in rejects)
+    assert len(reasons) == 4, reasons
+    assert any("recording rec3: not a valid Lhotse recording" in r for r in reasons)
+    assert any("'url' is not supported" in r for r in reasons)
+    assert any("supervision sup3: not a valid Lhotse supervision" in r for r in reasons)
+    assert any("supervision sup4: unknown recording 'rec9'" in r for r in reasons)
 
 
 def test_lhotse_cuts(tmp_path):
+    pytest.importorskip("lhotse")
     audio = wav(tmp_path / "a.wav", 6.0)
-    rec = {"id": "a", "sources": [{"type": "file", "channels": [0], "source": "a.wav"}], "duration": 6.0}
+    rec = {
+        "id": "a",
+        "sources": [{"type": "file", "channels": [0], "source": "a.wav"}],
+        "sampling_rate": 8000,
+        "num_samples": 48000,
+        "duration": 6.0,
+    }
     cut = {
         "id": "cut-a",
         "start": 1.0,
@@ -474,10 +490,63 @@ def test_lhotse_cuts(tmp_path):
         ],
         "type": "MonoCut",
     }
-    write(tmp_path / "cuts.jsonl", json.dumps(cut) + "\n")
-    records, _ = read("lhotse", tmp_path / "cuts.jsonl", speaker_attribute=False)
+    track = {"cut": cut, "type": "MonoCut", "offset": 0.0}  # as lhotse writes a padded or mixed cut
+    mixed = {"id": "mix", "type": "MixedCut", "tracks": [track]}
+    perturbed = dict(
+        cut, id="sp", recording=dict(rec, transforms=[{"name": "Speed", "kwargs": {"factor": 1.1}}])
+    )
+    write(tmp_path / "cuts.jsonl", "\n".join(json.dumps(c) for c in (cut, mixed, perturbed)) + "\n")
+    records, rejects = read("lhotse", tmp_path / "cuts.jsonl", speaker_attribute=False)
     assert records[0].audio == str(audio)  # relative source resolved against the manifest folder
     assert seeds(records) == ["[00:00-00:04] hello world (Gender: Male)"]
+    assert [r["reason"].split(":")[0] for r in rejects] == ["cut mix", "cut sp"]
+    assert "MixedCut has no single recording" in rejects[0]["reason"]
+    assert "transforms" in rejects[1]["reason"]
+
+
+def test_lhotse_manifests_made_by_lhotse_and_written_back(tmp_path):
+    lhotse = pytest.importorskip("lhotse")
+    from desta.data.sources.lhotse_manifest import write_lhotse_cuts
+
+    one, two = wav(tmp_path / "one.wav", 3.0), wav(tmp_path / "two.wav", 2.0, sr=16000)
+    recordings = lhotse.RecordingSet.from_recordings([lhotse.Recording.from_file(p) for p in (one, two)])
+    supervisions = lhotse.SupervisionSet.from_segments(
+        [
+            lhotse.SupervisionSegment("u1", "one", 0.5, 2.0, text="good  morning", speaker="s1", gender="M"),
+            lhotse.SupervisionSegment(
+                "u2", "two", 0.0, 2.0, text="bye", language="fr", custom={"emotion": "sad"}
+            ),
+        ]
+    )
+    recordings.to_file(tmp_path / "c_recordings.jsonl.gz")
+    supervisions.to_file(tmp_path / "c_supervisions.jsonl.gz")
+    records, rejects = read("lhotse", tmp_path, corpus="C")
+    assert rejects == []
+    assert [(r.id, r.audio, r.start, r.duration, r.transcript) for r in records] == [
+        ("u1", str(one), 0.5, 2.0, "good morning"),
+        ("u2", str(two), 0.0, 2.0, "bye"),
+    ]
+    assert records[0].attributes == {"Gender": "Male", "Speaker": "s1"}
+    assert records[1].attributes == {"Emotion": "sad"} and records[1].language == "fr"
+
+    records[1] = records[1].with_(caption="a sad goodbye")
+    out = tmp_path / "back" / "mine_cuts.jsonl.gz"
+    out.parent.mkdir()
+    assert write_lhotse_cuts(records, out) == 2
+    cuts = lhotse.CutSet.from_file(out)
+    assert [c.id for c in cuts] == ["u1", "u2"] and cuts[0].start == 0.5 and cuts[0].duration == 2.0
+    assert cuts[0].supervisions[0].text == "good morning" and cuts[0].supervisions[0].gender == "M"
+    again, rejects = read("lhotse", out, corpus="C")
+    assert rejects == [] and again == records
+
+
+def test_lhotse_missing_package_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    write(tmp_path / "x_cuts.jsonl", "{}\n")
+    monkeypatch.setitem(sys.modules, "lhotse", None)
+    with pytest.raises(DeSTAError, match="needs the lhotse package.*pip install"):
+        read("lhotse", tmp_path / "x_cuts.jsonl")
 
 
 def test_reader_and_describe_are_fast(tmp_path):
