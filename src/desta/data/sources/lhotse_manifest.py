@@ -53,7 +53,8 @@ def _lhotse() -> Any:
         import lhotse
     except ImportError as err:
         raise DeSTAError(
-            f"the lhotse source needs the lhotse package ({err}); install it with `pip install 'lhotse>=1.30,<2'`"
+            f"the lhotse source needs the lhotse package ({err}); install it with "
+            "`pip install 'desta[data]'` (or `pip install 'lhotse>=1.24,<1.34'`)"
         ) from None
     return lhotse
 
