@@ -31,7 +31,6 @@ def test_real_model_matches_direct_generate(model):
 
     body = {
         "messages": [
-            {"role": "system", "content": "Focus on the audio clips and instructions."},
             {"role": "user", "content": [audio_part(1.0), {"type": "text", "text": "Describe the audio."}]},
         ],
         "max_tokens": 8,

@@ -47,13 +47,15 @@ def as_batch(conversations: Any) -> list[Conversation]:
 
 
 class _Cancelled:
-    """A transformers StoppingCriteria: stop every row once ``event`` is set (client gone, shutdown)."""
+    """A transformers StoppingCriteria: stop every row once any of ``events`` is set (client gone,
+    consumer left, stop string streamed)."""
 
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
+    def __init__(self, *events: threading.Event) -> None:
+        self.events = events
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        done = any(e.is_set() for e in self.events)
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
 class Generator:
@@ -100,7 +102,7 @@ class Generator:
             eos.add(model.tokenizer.eos_token_id)
         return sorted(eos)
 
-    def generate_kwargs(self, options: GenerationOptions, cancel: threading.Event | None = None) -> dict[str, Any]:
+    def generate_kwargs(self, options: GenerationOptions, *cancel: threading.Event | None) -> dict[str, Any]:
         """Keyword arguments for the LLM's ``generate`` that realise ``options``."""
         model = self.model
         kw: dict[str, Any] = dict(
@@ -116,10 +118,11 @@ class Generator:
             kw.update(temperature=None, top_p=None, top_k=None)
         if options.stop:
             kw.update(stop_strings=list(options.stop), tokenizer=model.tokenizer)
-        if cancel is not None:
+        events = [e for e in cancel if e is not None]
+        if events:
             from transformers import StoppingCriteriaList
 
-            kw["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
+            kw["stopping_criteria"] = StoppingCriteriaList([_Cancelled(*events)])
         return kw
 
     @torch.no_grad()
@@ -197,11 +200,11 @@ class Generator:
             prepared = self.prepare(as_batch(conversation)[:1])
             embeds = self.embeds(prepared)
         streamer = TextIteratorStreamer(self.model.tokenizer, skip_prompt=False, skip_special_tokens=True, timeout=600)
-        stop = cancel if cancel is not None else threading.Event()
+        stop = threading.Event()  # ours: the consumer left or a stop string was streamed (cancel stays the caller's)
         errors: list[BaseException] = []
         outputs: list[torch.Tensor] = []
         mask = prepared.inputs["attention_mask"]
-        kwargs = self.generate_kwargs(options, stop)
+        kwargs = self.generate_kwargs(options, stop, cancel)
 
         def run() -> None:
             try:
@@ -217,7 +220,7 @@ class Generator:
         thread.start()
         # hold back enough text that a stop string split across pieces is still cut, as generate cuts it
         hold = max((len(x) for x in options.stop), default=1) - 1
-        pending, sent, stopped = "", "", False
+        pending, sent, stopped, drained = "", "", False, False
         try:
             for piece in streamer:
                 if stopped or not piece:
@@ -238,8 +241,9 @@ class Generator:
             tail = pending.rstrip() if sent else pending.strip()
             if tail and not stopped:
                 yield tail
+            drained = True
         finally:
-            if thread.is_alive():  # the consumer left early: stop decoding instead of finishing the answer
+            if not drained:  # the consumer left early: stop decoding instead of finishing the answer
                 stop.set()
             thread.join()
         if errors:
