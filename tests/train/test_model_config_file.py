@@ -93,3 +93,31 @@ def test_intact_safetensors_read(tmp_path):
     path = tmp_path / "model.safetensors"
     save_file({"a": torch.arange(4.0)}, str(path))
     assert torch.equal(read_weights(path)["a"], torch.arange(4.0))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("typed", r"config.json: use_lora: expected true/false, got str 'no'"),
+        ("unknown", r"config.json: unknown DeSTAConfig fields \['bogus'\]"),
+        ("json", r"config.json: cannot read config"),
+        ("weights", r"model.safetensors: cannot read weights"),
+    ],
+)
+def test_load_model_names_the_bad_file_before_building(tmp_path, damage, message):
+    """Through the public loader: errors come before any backbone is loaded, naming the file."""
+    import desta
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    write_config(
+        folder, **({"use_lora": "no"} if damage == "typed" else {"bogus": 1} if damage == "unknown" else {})
+    )
+    if damage == "json":
+        (folder / "config.json").write_text('{"prompt_size": 64,')
+    save_file({"a": torch.zeros(8)}, str(folder / "model.safetensors"))
+    if damage == "weights":
+        data = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(data[: len(data) - 9])
+    with pytest.raises(ConfigError, match=rf"{folder}/{message}"):
+        desta.load_model(str(folder))
