@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
@@ -208,12 +207,7 @@ def test_rescore_input_errors_name_the_file(tmp_path):
 
 
 def test_speech_ifeval_output_through_the_task(tmp_path):
-    from desta.eval.tasks.speech_ifeval import SpeechIFEval
 
-    if "check_audio" not in inspect.signature(SpeechIFEval.load).parameters:
-        pytest.skip(
-            "SpeechIFEval.load cannot read its metadata without audio yet (owned by the IFEval helper)"
-        )
     recs = fixture_rows("speech-ifeval.jsonl", set="desta2-shipped")
     closed = [r for r in recs if r["item"].startswith("closed_ended/")]
     data = tmp_path / "Speech-IFEval" / "eval_data"

@@ -106,7 +106,11 @@ def read_rescore_input(task: Task, path: str | os.PathLike) -> RescoreInput:
 
     p = Path(path)
     records, corrupt = _records(p)
-    if all(set(r) <= DESTA_KEYS and "id" in r for r in records):
+    from desta.eval.tasks.speech_ifeval import PARTS, SpeechIFEval
+
+    # a Speech-IFEval output file has only id + response lines too: its file name tells it apart
+    speech_output = isinstance(task, SpeechIFEval) and p.name in PARTS.values()
+    if not speech_output and all(set(r) <= DESTA_KEYS and "id" in r for r in records):
         preds = read_predictions(p)
         info = read_run_info(p.parent) or {}
         model = info.get("model") or (", ".join(preds.models) if preds.models else None)
@@ -127,9 +131,7 @@ def read_rescore_input(task: Task, path: str | os.PathLike) -> RescoreInput:
         except KeyError as err:
             raise DataLayoutError(f"--predictions {p}: AIR-Bench result lines need {err}") from err
         return RescoreInput("air-bench-result", preds, items, None, None, None, corrupt)
-    from desta.eval.tasks.speech_ifeval import PARTS, SpeechIFEval
-
-    if isinstance(task, SpeechIFEval) and p.name in PARTS.values():
+    if speech_output:
         part = next(k for k, v in PARTS.items() if v == p.name)
         if any("id" not in r or "response" not in r for r in records):
             raise EvalError(f"--predictions {p}: Speech-IFEval output lines need 'id' and 'response'")

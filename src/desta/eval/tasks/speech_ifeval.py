@@ -91,7 +91,12 @@ class SpeechIFEval(Task):
         """The text-only reference run's scores.json (or ``{"metrics": {"ifrate": x}}``) for Δ."""
         self.reference = dict(scores)
 
-    def load(self, data_dir: str | os.PathLike) -> list[Item]:
+    def needs_judge(self, items: Sequence[Item]) -> bool:
+        """Only chain-of-thought answers are judged; rule-checked parts never need a judge."""
+        return any(item.groups.get("part") == "chain_of_thought" for item in items)
+
+    def load(self, data_dir: str | os.PathLike, check_audio: bool = True) -> list[Item]:
+        """The items of the selected parts; ``check_audio=False`` (rescoring) reads the metadata only."""
         root = Path(data_dir)
         base = root / "data" if (root / "data" / "eval_data").is_dir() else root
         missing = [
@@ -109,7 +114,8 @@ class SpeechIFEval(Task):
                 audio = str(base / "audios" / rec["audio_filepath"])
                 groups = {"part": part, "dataset": str(rec.get("dataset", ""))}
                 items.append(Item(f"{part}/{key}", (audio,), rec, groups))
-        check_audio_files(items, "Speech-IFEval")
+        if check_audio:
+            check_audio_files(items, "Speech-IFEval")
         return items
 
     def prompt(self, item: Item) -> list[dict[str, Any]]:
