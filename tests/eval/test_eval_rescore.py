@@ -238,3 +238,4 @@ def test_speech_ifeval_output_through_the_task(tmp_path):
     )
     assert scores.protocol["run"]["model"] == "DeSTA2"
     assert scores.counts["items"] == 933
+    assert f"{scores.metrics['closed_ended_rate']:.2f}" == "83.71"  # the official rate on DeSTA2's outputs
