@@ -214,6 +214,11 @@ def test_absurd_sample_values_are_refused(value):
         load_audio(wave)
 
 
+def test_zero_channels_is_an_error_not_nan():
+    with pytest.raises(AudioError, match="<array>: the audio has 0 channels"):
+        load_audio(np.zeros((100, 0), dtype=np.float32))
+
+
 def test_loud_but_plausible_samples_pass_unchanged():
     wave = sine(0.1) * 3.0  # clipped mixes exceed full scale; kept as they are
     wave[3] = 1000.0

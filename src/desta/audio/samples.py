@@ -73,6 +73,8 @@ def to_mono_float32(data: Any, name: str) -> np.ndarray:
         # channels-first (c, n) with few channels is common from torchaudio; soundfile gives (n, c)
         if data.shape[0] <= 8 and data.shape[1] > data.shape[0] * 16:
             data = data.T
+        if data.shape[1] == 0:  # the mean over no channels would be NaN
+            raise AudioError(f"{name}: the audio has 0 channels (shape {data.shape})")
     elif data.ndim != 1:
         raise AudioError(
             f"{name}: expected a 1-D (samples) or 2-D (samples, channels) array, got shape {data.shape}"
