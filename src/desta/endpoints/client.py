@@ -158,15 +158,26 @@ class EndpointClient:
             self._session = None
 
     async def _post_many(self, bodies: Sequence[Mapping[str, Any]]) -> list[Completion | EndpointError]:
-        tasks = [asyncio.ensure_future(self._post_one(b)) for b in bodies]
+        # max_connections workers take the bodies in turn: one task per body all waiting on the
+        # semaphore would cost O(waiters) per release (asyncio.Semaphore scans them), O(n^2) per batch.
+        out: list[Completion | EndpointError | None] = [None] * len(bodies)
+        order = iter(range(len(bodies)))
+
+        async def worker() -> None:
+            for i in order:
+                out[i] = await self._post_one(bodies[i])
+
+        workers = [
+            asyncio.ensure_future(worker()) for _ in range(min(len(bodies), self.options.max_connections))
+        ]
         try:
-            done = await asyncio.gather(*tasks)
+            await asyncio.gather(*workers)
         except EndpointUnavailableError:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
             raise
-        return list(done)
+        return out  # type: ignore[return-value]
 
     async def _post_one(self, body: Mapping[str, Any]) -> Completion | EndpointError:
         payload = json.dumps(body, ensure_ascii=False).encode()
