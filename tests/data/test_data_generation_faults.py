@@ -221,6 +221,13 @@ def test_lock_refuses_a_second_holder_and_wait_queues(tmp_path):
     assert got.is_set() and waited == [os.getpid()]
 
 
+def test_output_path_that_is_a_file_is_a_clear_error(tmp_path):
+    target = tmp_path / "gen"
+    target.write_text("not a folder")
+    with pytest.raises(DeSTAError, match=f"cannot use {target} as the output folder"):
+        run_generation(make_records(1), target, OpenAIBackend("m"), GenerateConfig(progress=False), pool=ListPool(), describe=describe)  # fmt: skip
+
+
 def test_lock_dies_with_a_killed_holder(tmp_path):
     code = f"from desta.data.outdir import OutputLock; import time\nwith OutputLock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
