@@ -1,9 +1,9 @@
 """torchrun, 2 CPU processes (DDP, gloo), Q-Former dropout on: a run SIGKILLed mid-way (launcher and
 ranks at once) and resumed ends bit-identical to an uninterrupted run.
 
-Each rank's RNG state is saved and restored. On CPU this test cannot tell that from restoring rank 0's
-state on every rank: both ranks start from the same seed and CPU dropout draws one seed per call
-whatever the tensor size, so their streams coincide (checked by breaking it). On CUDA they diverge.
+Each rank's RNG state is saved and restored. This tiny CPU setup cannot tell that from restoring rank
+0's state on every rank (it passes with that bug, checked by making it): both ranks start from the same
+seed and their RNG streams happen to stay equal here. It covers the DDP path of save, recovery and load.
 """
 
 from __future__ import annotations
