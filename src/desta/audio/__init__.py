@@ -9,9 +9,14 @@ from desta.audio.io import (
     split_windows,
 )
 from desta.audio.mel import log_mel_spectrogram, pad_or_trim
+from desta.audio.rates import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from desta.audio.samples import MAX_ABS_SAMPLE
 
 __all__ = [
     "CHUNK_SECONDS",
+    "MAX_ABS_SAMPLE",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
     "N_SAMPLES",
     "SAMPLE_RATE",
     "decode_audio_bytes",
