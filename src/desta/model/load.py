@@ -78,7 +78,13 @@ def _read_adapter_dir(path: Path) -> tuple[DeSTAConfig, dict[str, torch.Tensor]]
     if not weights.exists():
         raise CheckpointError(f"{path}: no {ADAPTER_FILE} next to {CONFIG_FILE}")
     raw = read_config_json(cfg_path)
-    config = config_from_official(raw) if is_official_config(raw) else DeSTAConfig.from_dict(raw, source=cfg_path)
+    if is_official_config(raw):
+        try:
+            config = config_from_official(raw)
+        except ConfigError as err:
+            raise ConfigError(f"{cfg_path}: {err}") from None
+    else:
+        config = DeSTAConfig.from_dict(raw, source=cfg_path)
     return config, read_weights(weights)
 
 

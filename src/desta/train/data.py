@@ -7,10 +7,8 @@ a resumed run sees exactly the same order.
 
 from __future__ import annotations
 
-import functools
 import random
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,23 +141,3 @@ def collate(items: list[Item | Skipped], processor: DeSTAProcessor) -> dict[str,
     if good:
         out.update(processor.collate([x.encoded for x in good], padding_side="right"))
     return out
-
-
-class BatchLoader:
-    """Iterate the batches of one epoch from a given position, loading rows in worker processes."""
-
-    def __init__(self, dataset: TrainDataset, batches: list[list[int]], num_workers: int) -> None:
-        self.dataset, self.batches, self.num_workers = dataset, batches, num_workers
-
-    def iterate(self, start: int = 0) -> Iterator[dict[str, Any]]:
-        todo = self.batches[start:]
-        if not todo:
-            return
-        loader = torch.utils.data.DataLoader(
-            self.dataset,
-            batch_sampler=todo,
-            num_workers=self.num_workers,
-            collate_fn=functools.partial(collate, processor=self.dataset.processor),
-            persistent_workers=False,
-        )
-        yield from loader
