@@ -15,7 +15,7 @@ file, a playlist decoded, a lying header over the cap was not refused) and ``han
 Writes ``bench/results/audio_fuzz.json``.
 
     python bench/audio_fuzz.py            # 10,000 inputs
-    python bench/audio_fuzz.py -n 2000 --seed 1
+    python bench/audio_fuzz.py -n 2000 --seed 1 --jobs 2
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -442,104 +443,121 @@ def worker(work: Path, seed: int, start: int, stop: int, long_seconds: float) ->
         )
 
 
-def run(n: int, seed: int = 0, timeout: float = 60.0, long_seconds: float = 36000.0) -> dict[str, Any]:
-    """Fuzz ``n`` inputs in worker processes -> figures (counts by outcome and kind, times, peak RSS)."""
-    counts: Counter[str] = Counter()
-    by_kind: dict[str, Counter[str]] = {}
-    failures: list[dict[str, Any]] = []
-    max_seconds, max_kind, peak_rss, max_growth = 0.0, "", 0, 0
-    t_start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="audio-fuzz-") as tmp:
-        next_i = 0
-        while next_i < n:
-            cmd = [
-                sys.executable,
-                __file__,
-                "--worker",
-                tmp,
-                "--seed",
-                str(seed),
-                "--start",
-                str(next_i),
-                "-n",
-                str(n),
-                "--long-seconds",
-                str(long_seconds),
-            ]
-            proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
-            )
-            current: dict[str, Any] | None = None
-            started = False
-            assert proc.stdout is not None
-            while True:
-                ready, _, _ = select.select([proc.stdout], [], [], timeout if current is not None else 600.0)
-                if not ready:  # the current input hangs: count it, kill the worker, go on after it
-                    proc.kill()
-                    proc.wait()
-                    i = current["start"] if current else next_i
-                    kind = current["kind"] if current else "startup"
-                    counts["hang"] += 1
-                    by_kind.setdefault(kind, Counter())["hang"] += 1
-                    failures.append({"i": i, "kind": kind, "outcome": "hang", "detail": f"> {timeout} s"})
-                    next_i = i + 1
+class _Tally:
+    """Outcomes of the inputs run so far (shared by the driver threads, guarded by ``lock``)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.by_kind: dict[str, Counter[str]] = {}
+        self.failures: list[dict[str, Any]] = []
+        self.max_seconds, self.max_kind, self.peak_rss, self.max_growth = 0.0, "", 0, 0
+
+    def add(self, i: int, kind: str, outcome: str, detail: str = "", **figures: Any) -> None:
+        with self.lock:
+            self.counts[outcome] += 1
+            self.by_kind.setdefault(kind, Counter())[outcome] += 1
+            if outcome in FAILURES:
+                self.failures.append({"i": i, "kind": kind, "outcome": outcome, "detail": detail})
+            if figures.get("seconds", 0.0) > self.max_seconds:
+                self.max_seconds, self.max_kind = figures["seconds"], kind
+            self.peak_rss = max(self.peak_rss, figures.get("peak_rss_kb", 0))
+            self.max_growth = max(self.max_growth, figures.get("rss_growth_kb", 0))
+            done = sum(self.counts.values())
+            if done % 250 == 0:
+                print(f"{done}/{self.n} inputs, {dict(self.counts)}", file=sys.stderr, flush=True)
+
+
+def _drive(
+    work: str, seed: int, start: int, stop: int, timeout: float, long_seconds: float, tally: _Tally
+) -> None:
+    """Run inputs ``start..stop-1`` in a worker; restart it after the input it hung or died on."""
+    next_i = start
+    while next_i < stop:
+        cmd = [sys.executable, __file__, "--worker", work, "--seed", str(seed), "--start", str(next_i)]
+        cmd += ["-n", str(stop), "--long-seconds", str(long_seconds)]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+        assert proc.stdout is not None
+        current: dict[str, Any] | None = None
+        started = False
+        while True:
+            ready, _, _ = select.select([proc.stdout], [], [], timeout if current is not None else 600.0)
+            if not ready:  # the current input hangs: count it, kill the worker, go on after it
+                proc.kill()
+                proc.wait()
+                if current is None:
+                    raise RuntimeError("fuzz worker did not start within 600 s")
+                tally.add(current["start"], current["kind"], "hang", f"> {timeout} s")
+                next_i = current["start"] + 1
+                break
+            line = proc.stdout.readline()
+            if not line:  # the worker ended: done, or died (segfault, os kill) on the input it was on
+                proc.wait()
+                if current is None and proc.returncode == 0 and next_i >= stop:
                     break
-                line = proc.stdout.readline()
-                if not line:  # the worker died (a segfault or os-level kill): count the input it was on
-                    proc.wait()
-                    if current is None and proc.returncode == 0 and next_i >= n:
-                        break  # all done
-                    if current is None:  # a bug of this script (building a case), not of the decoder
-                        where = "after starting" if started else "before starting"
-                        raise RuntimeError(
-                            f"fuzz worker died {where}, outside an input (exit {proc.returncode})"
-                        )
-                    if current is not None:
-                        counts["crash"] += 1
-                        by_kind.setdefault(current["kind"], Counter())["crash"] += 1
-                        failures.append(
-                            {
-                                "i": current["start"],
-                                "kind": current["kind"],
-                                "outcome": "crash",
-                                "detail": f"worker died with exit code {proc.returncode}",
-                            }
-                        )
-                        next_i = current["start"] + 1
-                    break
-                msg = json.loads(line)
-                if "ready" in msg:
-                    started = True
-                    continue
-                if "start" in msg:
-                    current = msg
-                    continue
+                if current is None:  # a bug of this script (building a case), not of the decoder
+                    where = "after starting" if started else "before starting"
+                    raise RuntimeError(f"fuzz worker died {where}, outside an input (exit {proc.returncode})")
+                tally.add(
+                    current["start"],
+                    current["kind"],
+                    "crash",
+                    f"worker died with exit code {proc.returncode}",
+                )
+                next_i = current["start"] + 1
+                break
+            msg = json.loads(line)
+            if "ready" in msg:
+                started = True
+            elif "start" in msg:
+                current = msg
+            else:
                 current = None
                 next_i = msg["i"] + 1
-                if next_i % 250 == 0:
-                    print(f"{next_i}/{n} inputs, {dict(counts)}", file=sys.stderr, flush=True)
-                counts[msg["outcome"]] += 1
-                by_kind.setdefault(msg["kind"], Counter())[msg["outcome"]] += 1
-                if msg["outcome"] in FAILURES:
-                    failures.append({k: msg[k] for k in ("i", "kind", "outcome", "detail")})
-                if msg["seconds"] > max_seconds:
-                    max_seconds, max_kind = msg["seconds"], msg["kind"]
-                peak_rss = max(peak_rss, msg["peak_rss_kb"])
-                max_growth = max(max_growth, msg["rss_growth_kb"])
-            if proc.poll() is None:
-                proc.wait()
+                tally.add(**msg)
+
+
+def run(
+    n: int, seed: int = 0, timeout: float = 60.0, long_seconds: float = 36000.0, jobs: int = 1
+) -> dict[str, Any]:
+    """Fuzz ``n`` inputs in ``jobs`` worker processes -> figures (counts by outcome and kind, times, RSS)."""
+    tally = _Tally(n)
+    t_start = time.perf_counter()
+    jobs = max(1, min(jobs, n))
+    bounds = [n * k // jobs for k in range(jobs + 1)]
+    errors: list[BaseException] = []
+
+    def drive(k: int, tmp: str) -> None:
+        work = Path(tmp) / f"job{k}"
+        work.mkdir()
+        try:
+            _drive(str(work), seed, bounds[k], bounds[k + 1], timeout, long_seconds, tally)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the main thread below
+            errors.append(err)
+
+    with tempfile.TemporaryDirectory(prefix="audio-fuzz-") as tmp:
+        threads = [threading.Thread(target=drive, args=(k, tmp)) for k in range(jobs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
     return {
         "n": n,
         "seed": seed,
+        "jobs": jobs,
         "cap_seconds": CAP,
-        "counts": {k: counts.get(k, 0) for k in ("clean_error", "success", *FAILURES)},
-        "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
-        "max_seconds_per_input": round(max_seconds, 3),
-        "slowest_kind": max_kind,
-        "peak_rss_mb": round(peak_rss / 1024, 1),
-        "max_rss_growth_mb": round(max_growth / 1024, 1),
+        "counts": {k: tally.counts.get(k, 0) for k in ("clean_error", "success", *FAILURES)},
+        "by_kind": {k: dict(v) for k, v in sorted(tally.by_kind.items())},
+        "max_seconds_per_input": round(tally.max_seconds, 3),
+        "slowest_kind": tally.max_kind,
+        "peak_rss_mb": round(tally.peak_rss / 1024, 1),
+        "max_rss_growth_mb": round(tally.max_growth / 1024, 1),
         "wall_seconds": round(time.perf_counter() - t_start, 1),
-        "failures": failures[:50],
+        "failures": sorted(tally.failures, key=lambda f: f["i"])[:50],
     }
 
 
@@ -552,6 +570,9 @@ def main() -> None:
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="seconds before an input counts as a hang"
     )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="worker processes in parallel (default: %(default)s)"
+    )
     parser.add_argument("--long-seconds", type=float, default=36000.0, help="length of the silent FLAC")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
@@ -559,7 +580,7 @@ def main() -> None:
     if args.worker:
         worker(Path(args.worker), args.seed, args.start, args.n, args.long_seconds)
         return
-    figures = run(args.n, args.seed, args.timeout, args.long_seconds)
+    figures = run(args.n, args.seed, args.timeout, args.long_seconds, args.jobs)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _machine import write_result
 
