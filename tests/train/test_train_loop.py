@@ -53,6 +53,8 @@ def test_two_steps_write_logs_checkpoint_and_a_loadable_export(backbones, corpus
     export = out / "model"
     cfg = json.loads((export / "config.json").read_text())
     assert cfg["untrained"] is False and cfg["info"]["trained_steps"] == 2
+    assert cfg["name"] == "run" and cfg["architectures"] == ["DeSTAModel"]  # named after its run folder
+    assert (export / "tokenizer_config.json").exists() and (export / "README.md").exists()  # HF layout
     state = load_file(str(export / "model.safetensors"))
     assert state and all(k.startswith("perception.connector.") for k in state)
     model = desta.load_model(str(export))

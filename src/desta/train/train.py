@@ -22,7 +22,8 @@ import torch
 
 from desta.errors import ConfigError
 from desta.model.desta import DeSTAModel
-from desta.model.load import build_model, save_model
+from desta.model.hub import save_pretrained
+from desta.model.load import build_model
 from desta.model.precision import resolve_dtype
 from desta.train.checkpoint import CHECKPOINT_DIR, Position, load_checkpoint, recover
 from desta.train.config import TrainConfig
@@ -201,10 +202,14 @@ def finish(t: Trainer, pos: Position) -> dict[str, Any]:
     adapter = save(t, pos)
     if t.dist.main:
         model = t.model
+        # a trained model is named after its run folder (runs/mine -> "mine"), not after its recipe's base
         model.config = model.config.replace(
-            untrained=False, max_transcript_tokens=None, info={**model.config.info, "trained_steps": pos.step}
+            name=t.out.resolve().name,
+            untrained=False,
+            max_transcript_tokens=None,
+            info={**model.config.info, "trained_steps": pos.step, "recipe_name": model.config.name},
         )
-        summary["export"] = str(save_model(model, t.out / "model", state=adapter))
+        summary["export"] = str(save_pretrained(model, t.out / "model", state=adapter))
         if t.val_rows:
             summary["validation"] = validate(model, t.val_rows, t.cfg.data.data_root)
             t.logger.samples(pos.step, summary["validation"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +39,15 @@ def build_corpus_stage(opts: TinyOptions) -> Path:
     if not (corpus / "train.jsonl").exists():
         log("synthesising the labelled corpus")
         build_corpus(
-            corpus, SynthConfig(num_clips=opts.num_clips, seed=opts.seed, test_fraction=0.2, progress=False)
+            corpus,
+            SynthConfig(
+                num_clips=opts.num_clips,
+                seed=opts.seed,
+                test_fraction=0.2,
+                augment_fraction=opts.augment_fraction,
+                voices_per_text=opts.voices_per_text,
+                progress=False,
+            ),
         )
     return corpus
 
@@ -58,7 +65,10 @@ def generate_stage(opts: TinyOptions, corpus: Path) -> Path:
     from desta.data.pipeline import GenerateConfig, run_generation, shard_paths
 
     out = Path(opts.out_dir) / "generated"
-    records = list(read_records(corpus / "train.jsonl"))
+    from desta.data.synth import sibling_group
+
+    # one clip per voice-sibling group: its answers are copied to the siblings afterwards (rows.py)
+    records = [r for r in read_records(corpus / "train.jsonl") if sibling_group(r.id) == r.id]
     random.Random(opts.seed).shuffle(records)
     records = records[: opts.max_records]
     log(f"self-generating targets for {len(records)} clips x {opts.per_record} with SmolLM2-135M-Instruct")
@@ -83,10 +93,29 @@ def generate_stage(opts: TinyOptions, corpus: Path) -> Path:
     summary = run_generation(records, out, backend, cfg, total_records=len(records))
     log(f"generation: {summary.to_dict()}")
     rows = [row for shard in shard_paths(out) for row in read_jsonl(shard)]
+    rows = _verified_and_copied(opts, corpus, rows)
     log(f"{len(rows)} training rows")
     path = Path(opts.out_dir) / "self" / "train.jsonl"
     write_jsonl(path, rows)
     return path
+
+
+def _verified_and_copied(opts: TinyOptions, corpus: Path, rows: list[dict]) -> list[dict]:
+    """Lettered-question rows checked against the labels, copies for the voice siblings of each clip,
+    then ``opts.augment_copies`` acoustic copies (:mod:`desta.recipes.tiny.rows`)."""
+    from desta.recipes.tiny.rows import augmented_copies, sibling_copies, verify_mcq_rows
+
+    records = {r.id: r for r in read_records(corpus / "train.jsonl")}
+    rows, dropped = verify_mcq_rows(rows, records)
+    write_jsonl(Path(opts.out_dir) / "generated" / "mcq-rejects.jsonl", dropped)
+    rows = rows + sibling_copies(rows, records)
+    n = opts.augment_copies
+    copies = augmented_copies(rows, records, corpus, n, opts.seed) if n else []
+    log(
+        f"{len(dropped)} multiple-choice rows dropped (not exactly the labelled option); {len(rows)} rows"
+        f" with voice siblings; {len(copies)} augmented copies"
+    )
+    return rows + copies
 
 
 def _task(rec: AudioRecord, rng: random.Random) -> str:
@@ -154,4 +183,6 @@ def ship(model_dir: Path, dest: Path) -> None:
         str(dest / "model.safetensors"),
         metadata=ADAPTER_METADATA,
     )
-    shutil.copy(model_dir / "config.json", dest / "config.json")
+    config = json.loads((model_dir / "config.json").read_text())
+    config["name"] = dest.name  # the shipped model is named for its folder (desta-tiny), not the run's
+    (dest / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
