@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from desta.errors import DeSTAError
+from desta.messages import AUDIO_LOCATOR
 
-AUDIO_TOKEN = "<|AUDIO|>"
+AUDIO_TOKEN = AUDIO_LOCATOR  # desta.messages defines the locator once
 
 
 class EvalError(DeSTAError, RuntimeError):

@@ -7,13 +7,12 @@ the error of each item that still fails.
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from desta.eval.base import AUDIO_TOKEN, EvalError
+from desta.eval.base import EvalError
+from desta.messages import to_openai
 
 Conversation = list[dict[str, Any]]
 
@@ -63,41 +62,6 @@ class LocalModelPredictor:
 
         opts = GenerationOptions(max_new_tokens=self.options.max_new_tokens, do_sample=False)
         return [r.text for r in self.model.generate(list(conversations), opts)]
-
-
-def wav_bytes(source: Any) -> bytes:
-    """Any audio source -> 16 kHz mono 16-bit WAV bytes (raises desta.errors.AudioError)."""
-    import soundfile as sf
-
-    from desta.audio import SAMPLE_RATE, decode_audio_bytes, load_audio
-
-    wave = decode_audio_bytes(source) if isinstance(source, bytes) else load_audio(source)
-    buf = io.BytesIO()
-    sf.write(buf, wave, SAMPLE_RATE, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
-def to_openai_messages(conversation: Conversation) -> list[dict[str, Any]]:
-    """desta messages -> OpenAI chat messages with ``input_audio`` parts where ``<|AUDIO|>`` stood."""
-    out: list[dict[str, Any]] = []
-    for msg in conversation:
-        audios = list(msg.get("audios") or [])
-        content = str(msg.get("content", ""))
-        if not audios:
-            out.append({"role": msg["role"], "content": content})
-            continue
-        pieces = content.split(AUDIO_TOKEN)
-        if len(pieces) - 1 != len(audios):
-            raise EvalError(f"message has {len(pieces) - 1} {AUDIO_TOKEN} markers but {len(audios)} audios")
-        parts: list[dict[str, Any]] = []
-        for i, text in enumerate(pieces):
-            if text.strip():
-                parts.append({"type": "text", "text": text.strip()})
-            if i < len(audios):
-                data = base64.b64encode(wav_bytes(audios[i]["audio"])).decode("ascii")
-                parts.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
-        out.append({"role": msg["role"], "content": parts})
-    return out
 
 
 class OpenAIEndpointPredictor:
@@ -155,7 +119,7 @@ class OpenAIEndpointPredictor:
         bodies = [
             {
                 "model": self.name,
-                "messages": to_openai_messages(c),
+                "messages": to_openai(c),
                 "temperature": self.options.temperature,
                 "max_tokens": self.options.max_new_tokens,
             }

@@ -32,6 +32,7 @@ from desta.eval.base import (
 )
 from desta.eval.judge import JudgeSpec, ask_many, require_judge
 from desta.eval.tasks.air_bench_foundation import SYSTEM_PROMPT, load_meta
+from desta.messages import AUDIO_LOCATOR
 
 JUDGE = JudgeSpec(
     model="gpt-4-0125-preview",
@@ -102,7 +103,7 @@ class AIRBenchChat(Task):
     def prompt(self, item: Item) -> list[dict[str, Any]]:
         return [
             system_message(SYSTEM_PROMPT),
-            user_message("<|AUDIO|> " + item.data["question"], item.audios),
+            user_message(AUDIO_LOCATOR + " " + item.data["question"], item.audios),
         ]
 
     def score(
@@ -160,7 +161,7 @@ class AIRBenchChat(Task):
         metrics["average"] = mean(metrics.values())
         metrics["reference_average"] = mean(ref_score.values())
         protocol = {
-            "prompt": {"system": SYSTEM_PROMPT, "user": "<|AUDIO|> {question}"},
+            "prompt": {"system": SYSTEM_PROMPT, "user": AUDIO_LOCATOR + " {question}"},
             "judge": {
                 "model": JUDGE.model,
                 "temperature": JUDGE.temperature,

@@ -32,6 +32,7 @@ from desta.eval.base import (
 )
 from desta.eval.scorers import airbench
 from desta.eval.tasks.common import read_json_records
+from desta.messages import AUDIO_LOCATOR
 
 SYSTEM_PROMPT = "Focus on the audio clips and instruction."
 FOUNDATION_LEAD = (
@@ -98,7 +99,7 @@ class AIRBenchFoundation(Task):
     def prompt(self, item: Item) -> list[dict[str, Any]]:
         return [
             system_message(SYSTEM_PROMPT),
-            user_message("<|AUDIO|> " + self.instruction(item), item.audios),
+            user_message(AUDIO_LOCATOR + " " + self.instruction(item), item.audios),
         ]
 
     def score(
@@ -144,7 +145,7 @@ class AIRBenchFoundation(Task):
         protocol = {
             "prompt": {
                 "system": SYSTEM_PROMPT,
-                "user": "<|AUDIO|> " + FOUNDATION_LEAD + "\\n{question}\\nA. ...",
+                "user": AUDIO_LOCATOR + " " + FOUNDATION_LEAD + "\\n{question}\\nA. ...",
             },
             "scorer": "OFA-Sys/AIR-Bench score_foundation.py: first char A-D, else second-to-last char",
             "per_task": "accuracy over parsed responses (breakdown n = parsed); fail_num counted apart",

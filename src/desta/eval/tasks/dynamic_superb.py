@@ -32,6 +32,7 @@ from desta.eval.base import (
 )
 from desta.eval.judge import JudgeSpec, ask_many, require_judge
 from desta.eval.tasks.common import audio_source, read_json_records, read_parquet_records
+from desta.messages import AUDIO_LOCATOR
 
 SYSTEM_PROMPT = "Focus on the audio clips and instruction."
 JUDGE = JudgeSpec(
@@ -102,7 +103,7 @@ class DynamicSuperb(Task):
         return items
 
     def prompt(self, item: Item) -> list[dict[str, Any]]:
-        markers = " ".join(["<|AUDIO|>"] * len(item.audios))
+        markers = " ".join([AUDIO_LOCATOR] * len(item.audios))
         return [
             system_message(SYSTEM_PROMPT),
             user_message(f"{markers} {item.data['instruction']}", item.audios),
@@ -141,7 +142,7 @@ class DynamicSuperb(Task):
         n = len(items)
         metrics = {"accuracy": 100.0 * sum(correct.values()) / n if n else 0.0}
         protocol = {
-            "prompt": {"system": SYSTEM_PROMPT, "user": "<|AUDIO|> {instruction}"},
+            "prompt": {"system": SYSTEM_PROMPT, "user": AUDIO_LOCATOR + " {instruction}"},
             "judge": {"model": JUDGE.model, "temperature": JUDGE.temperature, "source": JUDGE.source},
             "note": "classification-style scoring; regression / generation tasks need their own metric (unconfirmed)",
         }

@@ -37,6 +37,7 @@ from desta.eval.base import (
 from desta.eval.judge import JudgeSpec, ask_many, require_judge
 from desta.eval.scorers.string_match import string_match as mmau_string_match
 from desta.eval.tasks.common import audio_source, read_json_records, read_parquet_records
+from desta.messages import AUDIO_LOCATOR
 
 MC_SYSTEM = (
     'Focus on the audio clip and instruction. Put your answer in the format "The correct answer is: "___" ".'
@@ -100,7 +101,7 @@ class MMAUPro(Task):
         return items
 
     def prompt(self, item: Item) -> list[dict[str, Any]]:
-        markers = " ".join(["<|AUDIO|>"] * len(item.audios))
+        markers = " ".join([AUDIO_LOCATOR] * len(item.audios))
         d = item.data
         if d["choices"]:
             text = MC_USER.format(

@@ -36,8 +36,9 @@ from desta.eval.base import (
 )
 from desta.eval.scorers.string_match import string_match
 from desta.eval.tasks.common import audio_source, read_json_records
+from desta.messages import AUDIO_LOCATOR
 
-USER_TEMPLATE = "<|AUDIO|>\n\n{question} Choose from the following options: {options}"
+USER_TEMPLATE = AUDIO_LOCATOR + "\n\n{question} Choose from the following options: {options}"
 DESTA_PREFIX = "The correct answer is: "
 
 

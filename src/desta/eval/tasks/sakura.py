@@ -37,11 +37,12 @@ from desta.eval.base import (
 )
 from desta.eval.judge import JudgeSpec, ask_many, require_judge
 from desta.eval.scorers.option_match import option_match
+from desta.messages import AUDIO_LOCATOR
 
 TRACKS = ("Animal", "Emotion", "Gender", "Language")
 HOPS = ("single", "multi")
 SYSTEM_PROMPT = "Focus on the audio clips and instruction. Choose one of the options without any explanation."
-USER_TEMPLATE = "<|AUDIO|> {instruction}"
+USER_TEMPLATE = AUDIO_LOCATOR + " {instruction}"
 
 JUDGE = JudgeSpec(
     model="gpt-4o-2024-11-20",

@@ -42,6 +42,7 @@ from desta.eval.base import (
 from desta.eval.ifeval import IFEvalArgumentError, speech_ifeval_follow
 from desta.eval.judge import JudgeSpec, ask_many, require_judge
 from desta.eval.tasks.common import read_json_records
+from desta.messages import AUDIO_LOCATOR
 
 PARTS = {
     "closed_ended": "closed_ended_questions.jsonl",
@@ -49,7 +50,7 @@ PARTS = {
     "chain_of_thought": "chain-of-thought.jsonl",
 }
 SYSTEM_PROMPT = "Follow the given instructions."
-USER_TEMPLATE = "<|AUDIO|> {instruction}"
+USER_TEMPLATE = AUDIO_LOCATOR + " {instruction}"
 TEXT_TEMPLATE = "{textual_audio}\n\n{instruction}"
 
 JUDGE = JudgeSpec(

@@ -43,6 +43,7 @@ from desta.eval.base import (
 from desta.eval.tasks import voicebench_rules as rules
 from desta.eval.tasks.common import audio_source, read_json_records, read_parquet_records
 from desta.eval.tasks.voicebench_judged import JUDGE, score_judged
+from desta.messages import AUDIO_LOCATOR
 
 EVALUATOR = {
     "alpacaeval": "open",
@@ -69,7 +70,7 @@ OVERALL_COLUMNS = (
     "advbench",
 )
 SYSTEM_PROMPT = "You are a voice assistant. Act as if you are a natural language partner"
-USER_TEMPLATE = "<|AUDIO|>"
+USER_TEMPLATE = AUDIO_LOCATOR
 
 
 def item_key(subset: str, split: str, n: int, rec: Mapping[str, Any]) -> str:
