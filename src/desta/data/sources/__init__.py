@@ -22,6 +22,7 @@ from pathlib import Path
 
 from desta.data.records import AudioRecord
 from desta.data.sources._common import LayoutError
+from desta.data.sources.asterisk import read_asterisk
 from desta.data.sources.commonvoice import read_commonvoice
 from desta.data.sources.crema_d import read_crema_d
 from desta.data.sources.iemocap import read_iemocap
@@ -57,6 +58,7 @@ SOURCES: dict[str, Callable[..., Iterator[AudioRecord]]] = {
     "vocalsound": read_vocalsound,
     "gtzan": read_gtzan,
     "nsynth": read_nsynth,
+    "asterisk": read_asterisk,
 }
 
 
