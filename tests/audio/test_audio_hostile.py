@@ -328,6 +328,17 @@ def test_playlists_and_concat_scripts_open_nothing_else(tmp_path, monkeypatch, s
 
 @pytest.mark.system
 @needs_ffmpeg
+def test_m4a_bytes_with_the_index_at_the_end_decode(tmp_path):
+    data = _m4a(tmp_path, seconds=20.0)  # ffmpeg writes moov after the audio; over a pipe this gave 0 samples
+    path = tmp_path / "twenty.m4a"
+    path.write_bytes(data)
+    out = decode_audio_bytes(data, name="upload.m4a")
+    assert abs(out.size - 20 * SR) < 0.05 * SR
+    np.testing.assert_array_equal(out, load_audio(path))
+
+
+@pytest.mark.system
+@needs_ffmpeg
 def test_ffmpeg_input_over_the_cap_is_refused_from_its_duration(tmp_path, monkeypatch):
     data = _m4a(tmp_path, seconds=5.0)
     calls: list[str] = []

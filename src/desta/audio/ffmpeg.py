@@ -2,9 +2,10 @@
 
 ffmpeg reads its input argument as a URL, so a file named ``pipe:0`` would read standard input and a
 text file holding an ffconcat script or an HLS playlist would open other files. Every call here
-therefore names a path as ``file:<absolute path>`` (or feeds bytes on stdin), allows only the ``file``
-(or ``pipe``) protocol and only audio/container demuxers that never open other inputs. ffprobe's
-duration is checked against the length cap before decoding, and ffmpeg stops at the cap (``-t``).
+therefore names a path as ``file:<absolute path>`` (bytes are written to a private temporary file
+first), allows only the ``file`` protocol and only audio/container demuxers that never open other
+inputs. ffprobe's duration is checked against the length cap before decoding, and ffmpeg stops at
+the cap (``-t``).
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ TIMEOUT_S = 300.0
 STDERR_TAIL = 2000  # bytes of ffmpeg's message kept for the error
 
 
-def _input_args(path: str | None) -> list[str]:
-    """ffmpeg/ffprobe options that open exactly one local file (or stdin) with an audio demuxer."""
-    if path is None:
-        return ["-protocol_whitelist", "pipe", "-format_whitelist", DEMUXERS, "-i", "pipe:0"]
+def _input_args(path: str) -> list[str]:
+    """ffmpeg/ffprobe options that open exactly one local file with an audio demuxer."""
     return [
         "-protocol_whitelist",
         "file",
@@ -43,14 +42,13 @@ def _input_args(path: str | None) -> list[str]:
     ]
 
 
-def _run(cmd: list[str], data: bytes | None, path: str | None, name: str) -> tuple[int, bytes, str]:
-    """Run ``cmd`` with ``data`` on stdin (or nothing); stderr goes to a file so its size is bounded."""
+def _run(cmd: list[str], name: str) -> tuple[int, bytes, str]:
+    """Run ``cmd`` with nothing on stdin; stderr goes to a file so its size is bounded."""
     with tempfile.TemporaryFile() as err:
         try:
             proc = subprocess.run(
                 cmd,
-                input=data,
-                stdin=subprocess.DEVNULL if data is None else None,
+                stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=err,
                 timeout=TIMEOUT_S,
@@ -66,13 +64,13 @@ def _run(cmd: list[str], data: bytes | None, path: str | None, name: str) -> tup
     return proc.returncode, proc.stdout, lines[-1] if lines else ""
 
 
-def probe_seconds(data: bytes | None, path: str | None, name: str) -> float | None:
+def probe_seconds(path: str, name: str) -> float | None:
     """The duration ffprobe reads from the container (None when it has none or ffprobe is missing)."""
     exe = shutil.which("ffprobe")
     if exe is None:
         return None
     cmd = [exe, "-v", "error", *_input_args(path), "-show_entries", "format=duration", "-of", "csv=p=0"]
-    code, out, _ = _run(cmd, data, path, name)
+    code, out, _ = _run(cmd, name)
     try:
         seconds = float(out.decode("ascii", "replace").strip().splitlines()[0])
     except (ValueError, IndexError):
@@ -83,15 +81,30 @@ def probe_seconds(data: bytes | None, path: str | None, name: str) -> float | No
 def decode_ffmpeg(
     data: bytes | None, path: str | None, name: str, max_seconds: float | None, sample_rate: int
 ) -> np.ndarray:
-    """Decode with ffmpeg to (n,) float32 mono at ``sample_rate``; AudioError when it cannot."""
+    """Decode ``data`` or the file at ``path`` with ffmpeg to (n,) float32 mono at ``sample_rate``.
+
+    Bytes go through a private temporary file rather than stdin: ffmpeg needs to seek in MP4/M4A
+    files whose index (``moov``) comes after the audio, which is how most encoders write them.
+    """
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise AudioError(
             f"{name}: format not readable by libsndfile and ffmpeg is not installed "
             "(install it with `apt-get install ffmpeg`, or convert the file to wav/flac)"
         )
+    if data is None:
+        assert path is not None
+        return _decode_file(exe, path, name, max_seconds, sample_rate)
+    with tempfile.TemporaryDirectory(prefix="desta-audio-") as folder:
+        tmp = os.path.join(folder, "input")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        return _decode_file(exe, tmp, name, max_seconds, sample_rate)
+
+
+def _decode_file(exe: str, path: str, name: str, max_seconds: float | None, sample_rate: int) -> np.ndarray:
     if max_seconds is not None:
-        declared = probe_seconds(data, path, name)
+        declared = probe_seconds(path, name)
         if declared is not None and declared > max_seconds:
             raise over_cap(name, declared, max_seconds, declared=True)
     limit = (
@@ -99,7 +112,7 @@ def decode_ffmpeg(
     )  # one second over tells "too long"
     cmd = [exe, "-nostdin", "-v", "error", *_input_args(path), "-vn", *limit]
     cmd += ["-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "pipe:1"]
-    code, out, message = _run(cmd, data, path, name)
+    code, out, message = _run(cmd, name)
     if code != 0:
         source = _input_args(path)[-1]
         message = message.replace(source + ": ", "").replace(source, name)  # no absolute paths in messages
