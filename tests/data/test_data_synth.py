@@ -212,3 +212,65 @@ def test_synth_then_smollm2_generates_responses_on_cpu(tmp_path):
             {"kept": len(rows), "rejected": dict(summary.rejected), "example": rows[0]["response"][:200]}
         )
     )
+
+
+def test_genders_are_balanced_and_voice_siblings_differ_only_in_the_voice():
+    from collections import Counter
+
+    from desta.data.synth import sibling_group
+
+    cfg = SynthConfig(num_clips=600, seed=2, engines=("espeak", "flite"), voices_per_text=3)
+    jobs = plan_clips(cfg, list(cfg.engines))
+    assert len(jobs) == 600
+    genders = Counter(j["gender"] for j in jobs if j["engine"] == "espeak" and j["split"] == "train")
+    assert 0.4 < genders["Female"] / sum(genders.values()) < 0.6
+    by_id = {j["id"]: j for j in jobs}
+    siblings = [j for j in jobs if sibling_group(j["id"]) != j["id"]]
+    assert siblings and all(j["split"] == "train" and j["engine"] == "espeak" for j in siblings)
+    for sib in siblings:
+        rep = by_id[sibling_group(sib["id"])]
+        assert sib["voice"] != rep["voice"] and sib["voice"].split("+")[0] == rep["voice"].split("+")[0]
+        assert {k: v for k, v in sib.items() if k not in ("voice", "id")} == {
+            k: v for k, v in rep.items() if k not in ("voice", "id")
+        }
+        assert (sib["voice"].split("+")[1], sib["gender"]) in ESPEAK_VARIANTS["train"]
+    assert (
+        sibling_group("espeak-000012") == "espeak-000012"
+        and sibling_group("espeak-000012-v2") == "espeak-000012"
+    )
+
+
+def test_augmented_jobs_carry_their_augmentation_in_the_labels(tmp_path):
+    import shutil as sh
+
+    from desta.data.synth import render_clip
+
+    if sh.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed")
+    cfg = SynthConfig(num_clips=40, seed=1, engines=("espeak",), augment_fraction=1.0)
+    jobs = plan_clips(cfg, ["espeak"])
+    assert all("augment" in j for j in jobs)
+    job = next(j for j in jobs if j["augment"]["kind"] == "telephone")
+    rec = render_clip(job, tmp_path, tmp_path)
+    assert (
+        rec.attributes["Recording condition"] == "telephone line"
+        and rec.attributes["Gender"] == job["gender"]
+    )
+    with pytest.raises(DeSTAError, match="augment_fraction"):
+        SynthConfig(augment_fraction=1.5)
+    with pytest.raises(DeSTAError, match="voices_per_text"):
+        SynthConfig(voices_per_text=0)
+
+
+def test_espeak_variant_table_matches_the_installed_gender_lines():
+    from desta.data.synth_voices import espeak_variant_dir, variant_gender
+
+    d = espeak_variant_dir()
+    if d is None:
+        pytest.skip("espeak-ng-data not installed")
+    for split in ("train", "test"):
+        for variant, gender in ESPEAK_VARIANTS[split]:
+            assert variant_gender(d / variant) == gender, variant
+    train = {v for v, _ in ESPEAK_VARIANTS["train"]}
+    assert not train & {v for v, _ in ESPEAK_VARIANTS["test"]}
+    assert {"m5", "f4"} <= {v for v, _ in ESPEAK_VARIANTS["test"]}  # the old corpus's held-out voices

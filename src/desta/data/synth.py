@@ -6,13 +6,13 @@ builder goes on with the others):
 =============== ======================================================== =============================
 engine          what                                                     labels
 =============== ======================================================== =============================
-``espeak``      espeak-ng, en-us/en-gb/de/fr/es/zh, voice variants        transcript, language, Gender,
-                ``+m1..+m5`` / ``+f1..+f4``, speed ``-s``, pitch ``-p``,  Accent, Speaking speed, Pitch,
-                amplitude ``-a``                                          Volume, Source
+``espeak``      espeak-ng, en-us/en-gb/de/fr/es/it/ru/zh, 16 female and   transcript, language, Gender,
+                23 male voice variants (``+f1``, ``+Annie``, ``+m3``...),  Accent, Speaking speed, Pitch,
+                speed ``-s``, pitch ``-p``, amplitude ``-a``               Volume, Source
 ``flite``       flite voices kal16/rms/awb (male), slt (female)           transcript, Gender, Accent,
                 with ``duration_stretch``                                 Speaking speed, Volume, Source
-``festival``    text2wave, kal_diphone (male), cmu_us_slt_arctic_hts      transcript, Gender, Speaking
-                (female) with ``Duration_Stretch``                        speed, Volume, Source
+``festival``    text2wave, every installed festvox voice (English,        transcript, Gender, Speaking
+                Italian, Russian; :mod:`desta.data.synth_voices`)         speed, Volume, Source
 ``pocketsphinx`` real read speech, /usr/share/pocketsphinx/test/data      transcript, Source
 ``allison``     real IVR prompts by one US female voice (asterisk),       transcript (from the file
                 digits, letters, NATO alphabet, a few phrases; 8 kHz      name), Gender, Source
@@ -22,11 +22,16 @@ engine          what                                                     labels
                 a known SNR (0-20 dB)                                     Noise Level, SNR, Noise type
 =============== ======================================================== =============================
 
+Speakers are drawn gender first (one half each), then language and voice, so every language and
+engine gets both genders where a voice exists. With ``augment_fraction`` > 0, that share of the speech
+clips goes through one label-preserving augmentation (:mod:`desta.data.augment`: noise, reverberation,
+telephone band and codec, gain, tempo), recorded in the clip's attributes.
+
 Every clip is resampled to 16 kHz mono and written as 16-bit WAV under ``OUT/audio/<corpus>/``;
 records go to ``OUT/manifest.jsonl`` (all), ``OUT/train.jsonl`` and ``OUT/test.jsonl``, with audio
 paths relative to ``OUT``. The test split is held out twice over: its clips use *held-out sentences*
-(a fixed hash split of each sentence file) *and held-out voices* (espeak variants m5/f4, flite rms,
-festival slt), and real recordings are split by file. Everything is deterministic given ``seed``.
+(a fixed hash split of each sentence file) *and held-out voices* (seven espeak variants among them
+m5/f4, flite rms, festival slt; :mod:`desta.data.synth_voices`), and real recordings are split by file. Everything is deterministic given ``seed``.
 """
 
 from __future__ import annotations
@@ -48,7 +53,18 @@ from typing import Any
 
 import numpy as np
 
+from desta.data import augment
+from desta.data.augment import NOISE_SNR, NOISE_TYPES, colored_noise, mix_at_snr
 from desta.data.records import AudioRecord, write_records
+from desta.data.synth_voices import (
+    ESPEAK_VARIANTS,
+    ESPEAK_VOICES,
+    FESTIVAL_PACKAGES,
+    FESTIVAL_VOICES,  # noqa: F401  (re-exported: the voice tables used to live here)
+    FLITE_VOICES,
+    festival_voices,
+    installed_festival_voices,
+)
 from desta.errors import DeSTAError
 from desta.rules import LANGUAGES as LANGUAGE_NAMES
 
@@ -64,11 +80,11 @@ ENGINE_WEIGHTS = {
     "freedesktop": 1,
     "noisy": 2,
 }
-LANGUAGES = {c: LANGUAGE_NAMES[c] for c in ("en", "de", "fr", "es", "zh")}  # those with espeak sentence files
+LANGUAGES = {c: LANGUAGE_NAMES[c] for c in ("en", "de", "fr", "es", "it", "ru", "zh")}  # with sentence files
 DEBIAN_PACKAGES = {
     "espeak": "espeak-ng",
     "flite": "flite",
-    "festival": "festival festvox-kallpc16k festvox-us-slt-hts",
+    "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k festvox-itapc16k festvox-ru",
     "pocketsphinx": "pocketsphinx-testdata",
     "allison": "asterisk-core-sounds-en-wav",
     "freedesktop": "sound-theme-freedesktop",
@@ -77,34 +93,13 @@ POCKETSPHINX_DIR = Path("/usr/share/pocketsphinx/test/data")
 ALLISON_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 FREEDESKTOP_DIR = Path("/usr/share/sounds/freedesktop/stereo")
 
-# espeak-ng: language -> (voice, accent); variants (suffix, gender) per split
-ESPEAK_VOICES = {
-    "en": (("en-us", "American"), ("en-gb", "British")),
-    "de": (("de", ""),),
-    "fr": (("fr-fr", ""),),
-    "es": (("es", ""),),
-    "zh": (("cmn", ""),),
-}
-ESPEAK_VARIANTS = {
-    "train": (("m1", "Male"), ("m3", "Male"), ("f1", "Female"), ("f3", "Female")),
-    "test": (("m5", "Male"), ("f4", "Female")),
-}
+# voices: desta.data.synth_voices (ESPEAK_VOICES, ESPEAK_VARIANTS, FLITE_VOICES, FESTIVAL_VOICES)
 ESPEAK_SPEED = {"Slow": 120, "Normal": 170, "Fast": 230}  # words per minute (-s)
-ESPEAK_PITCH = {"Low": 20, "Normal": 50, "High": 80}  # 0-99 (-p)
+# 0-99 (-p); kept near the middle so that pitch never stands in for gender (a male voice at 80 sounds female)
+ESPEAK_PITCH = {"Low": 35, "Normal": 50, "High": 65}
 ESPEAK_VOLUME = {"Low": 35, "Normal": 100, "High": 180}  # amplitude 0-200 (-a)
-# flite / festival: (voice, gender, accent) per split; speed by duration stretch; volume by gain
-FLITE_VOICES = {
-    "train": (("kal16", "Male", "American"), ("awb", "Male", "Scottish"), ("slt", "Female", "American")),
-    "test": (("rms", "Male", "American"),),
-}
-FESTIVAL_VOICES = {
-    "train": (("kal_diphone", "Male", "American"),),
-    "test": (("cmu_us_slt_arctic_hts", "Female", "American"),),
-}
 STRETCH = {"Slow": 1.35, "Normal": 1.0, "Fast": 0.75}
 GAIN = {"Low": 0.15, "Normal": 0.5, "High": 0.95}  # peak after normalisation
-NOISE_SNR = (0, 5, 10, 15, 20)
-NOISE_TYPES = ("white", "pink", "brown")
 
 ALLISON_WORDS = {
     **{str(i): w for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())},
@@ -143,6 +138,10 @@ class SynthConfig:
     engines: tuple[str, ...] = ENGINES
     languages: tuple[str, ...] = tuple(LANGUAGES)  # for espeak; flite/festival are English only
     test_fraction: float = 0.2  # share of clips in the held-out test split
+    augment_fraction: float = 0.0  # share of speech clips given one label-preserving augmentation
+    # espeak training sentences spoken by this many variants of one gender, all else equal (ids
+    # "<id>", "<id>-v1", ...): clips whose labels, and so seed descriptions, differ only in the voice
+    voices_per_text: int = 1
     workers: int = 2  # parallel engine processes
     progress: bool = True
 
@@ -153,8 +152,10 @@ class SynthConfig:
         bad = set(self.languages) - set(LANGUAGES)
         if bad:
             raise DeSTAError(f"unknown languages {sorted(bad)}; choose from {', '.join(LANGUAGES)}")
-        if not 0 <= self.test_fraction < 1 or self.num_clips < 0:
-            raise DeSTAError("need 0 <= test_fraction < 1 and num_clips >= 0")
+        if not 0 <= self.test_fraction < 1 or self.num_clips < 0 or not 0 <= self.augment_fraction <= 1:
+            raise DeSTAError("need 0 <= test_fraction < 1, 0 <= augment_fraction <= 1 and num_clips >= 0")
+        if not 1 <= self.voices_per_text <= 8:
+            raise DeSTAError(f"voices_per_text must be 1..8, got {self.voices_per_text}")
 
 
 @dataclass
@@ -223,7 +224,7 @@ def engine_problem(engine: str) -> str | None:
 # ------------------------------------------------------------------------------ real recordings
 
 
-def _real_items(engine: str) -> list[dict[str, Any]]:
+def real_items(engine: str) -> list[dict[str, Any]]:
     """Every usable file of a real-recording source, as plan items (without split)."""
     items: list[dict[str, Any]] = []
     if engine == "pocketsphinx":
@@ -302,7 +303,7 @@ def plan_clips(config: SynthConfig, available: list[str]) -> list[dict[str, Any]
     real: dict[str, dict[str, list[dict]]] = {}
     for engine in ("pocketsphinx", "allison", "freedesktop"):
         if engine in available:
-            items = _real_items(engine)
+            items = real_items(engine)
             by_split: dict[str, list[dict]] = {"train": [], "test": []}
             for it in items:
                 by_split[split_of(f"{engine}:{it['name']}", config.test_fraction)].append(it)
@@ -311,21 +312,32 @@ def plan_clips(config: SynthConfig, available: list[str]) -> list[dict[str, Any]
             real[engine] = by_split
     langs = [lang for lang in config.languages]
     jobs: list[dict[str, Any]] = []
+    festival = installed_festival_voices() if "festival" in available else set()
+
+    def of_gender(voices: tuple, gender: str) -> tuple:
+        """The voices of ``gender`` (index 1 of each entry), or all of them when it has none."""
+        return tuple(v for v in voices if v[1] == gender) or voices
 
     def tts_job(engine: str, split: str) -> dict[str, Any]:
         speed = rng.choice(list(ESPEAK_SPEED))
         volume = rng.choice(list(GAIN))
+        gender = rng.choice(("Female", "Male"))  # gender first: both halves in every language and engine
         if engine == "espeak":
             lang = rng.choice(langs)
             voice, accent = rng.choice(ESPEAK_VOICES[lang])
-            variant, gender = rng.choice(ESPEAK_VARIANTS[split])
+            variant, gender = rng.choice(of_gender(ESPEAK_VARIANTS[split], gender))
             pitch = rng.choice(list(ESPEAK_PITCH))
             return {"engine": engine, "language": lang, "voice": f"{voice}+{variant}", "gender": gender, "accent": accent,
                     "speed": speed, "pitch": pitch, "volume": volume, "text": rng.choice(sentences[lang][split])}  # fmt: skip
-        voices = (FLITE_VOICES if engine == "flite" else FESTIVAL_VOICES)[split]
-        voice, gender, accent = rng.choice(voices)
-        return {"engine": engine, "language": "en", "voice": voice, "gender": gender, "accent": accent, "speed": speed,
-                "volume": volume, "text": rng.choice(sentences["en"][split])}  # fmt: skip
+        if engine == "flite":
+            voice, gender, accent = rng.choice(of_gender(FLITE_VOICES[split], gender))
+            lang = "en"
+        else:
+            voices = festival_voices(split, festival) or festival_voices("train", festival)
+            voices = tuple(v for v in voices if v[3] in langs) or voices
+            voice, gender, accent, lang = rng.choice(of_gender(voices, gender))
+        return {"engine": engine, "language": lang, "voice": voice, "gender": gender, "accent": accent, "speed": speed,
+                "volume": volume, "text": rng.choice(sentences[lang][split])}  # fmt: skip
 
     tts_for_noisy = [
         e for e in ("espeak", "flite") if e in available or (e == "espeak" and shutil.which("espeak-ng"))
@@ -350,10 +362,32 @@ def plan_clips(config: SynthConfig, available: list[str]) -> list[dict[str, Any]
                    "noise": rng.choice(NOISE_TYPES), "noise_seed": rng.randrange(2**31)}  # fmt: skip
         else:
             job = tts_job(engine, split)
+        speech = engine != "noisy" and not job.get("item", {}).get("sound")
+        if config.augment_fraction and speech and rng.random() < config.augment_fraction:
+            aug = augment.draw(rng)
+            job["augment"] = {k: getattr(aug, k) for k in aug.__dataclass_fields__}
         job["split"] = split
         job["id"] = f"{engine}-{counter:06d}"
         jobs.append(job)
-    return jobs
+        if engine == "espeak" and split == "train" and config.voices_per_text > 1:
+            jobs += _siblings(job, config.voices_per_text - 1, rng)
+    return jobs[: config.num_clips]
+
+
+def sibling_group(record_id: str) -> str:
+    """The id of the clip a voice sibling (``"<id>-v<k>"``) repeats; other ids are their own group."""
+    head, sep, tail = record_id.rpartition("-v")
+    return head if sep and tail.isdigit() else record_id
+
+
+def _siblings(job: dict[str, Any], n: int, rng: random.Random) -> list[dict[str, Any]]:
+    """``n`` copies of an espeak job spoken by other variants of its gender (controls all kept)."""
+    base, variant = job["voice"].split("+")
+    others = [v for v, g in ESPEAK_VARIANTS["train"] if g == job["gender"] and v != variant]
+    return [
+        {**job, "voice": f"{base}+{v}", "id": f"{job['id']}-v{k}"}
+        for k, v in enumerate(rng.sample(others, min(n, len(others))), 1)
+    ]
 
 
 # ------------------------------------------------------------------------------------ rendering
@@ -388,31 +422,6 @@ def _peak_gain(x: np.ndarray, peak: float) -> np.ndarray:
     return x * (peak / m) if m > 0 else x
 
 
-def colored_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Unit-variance white, pink (1/f power) or brown (1/f^2 power) noise of ``n`` samples."""
-    white = rng.standard_normal(n)
-    if kind == "white":
-        noise = white
-    else:
-        spec = np.fft.rfft(white)
-        f = np.arange(spec.size, dtype=np.float64)
-        f[0] = 1.0
-        spec /= np.sqrt(f) if kind == "pink" else f
-        noise = np.fft.irfft(spec, n)
-    noise = noise - noise.mean()
-    return (noise / (noise.std() + 1e-12)).astype(np.float32)
-
-
-def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """``speech + g * noise`` with ``10 log10(P_speech / P_scaled_noise) == snr_db``; rescaled (SNR kept) to peak <= 0.99."""
-    ps = float(np.mean(speech.astype(np.float64) ** 2))
-    pn = float(np.mean(noise.astype(np.float64) ** 2))
-    g = np.sqrt(ps / (pn * 10 ** (snr_db / 10))) if pn > 0 else 0.0
-    y = speech + g * noise
-    peak = float(np.max(np.abs(y)))
-    return (y * (0.99 / peak) if peak > 0.99 else y).astype(np.float32)
-
-
 def _synthesize(job: dict[str, Any], tmp: Path) -> np.ndarray:
     engine = job.get("base_engine", job["engine"])
     wav = tmp / f"{job['id']}.wav"
@@ -441,7 +450,8 @@ def _synthesize(job: dict[str, Any], tmp: Path) -> np.ndarray:
         cmd = ["text2wave", "-o", str(wav)]
         for e in evals:
             cmd += ["-eval", e]
-        _run(cmd, stdin=job["text"].encode())
+        encoding = FESTIVAL_PACKAGES.get(job["voice"], ("", "utf-8"))[1]
+        _run(cmd, stdin=job["text"].encode(encoding, errors="replace"))
     else:
         raise DeSTAError(f"not a TTS engine: {engine}")
     x, sr = _read(wav)
@@ -458,6 +468,8 @@ def _record_for(job: dict[str, Any], audio_rel: str, duration: float) -> AudioRe
             "freedesktop": "freedesktop-sounds",
         }[engine]
         attrs = {"Gender": "Female"} if engine == "allison" else {}
+        if job.get("augment"):
+            attrs.update(augment.attributes(augment.Augmentation(**job["augment"])))
         if it.get("sound"):
             return AudioRecord(id=job["id"], audio=audio_rel, corpus=corpus, duration=duration, caption=it["caption"], kind="sound",
                                attributes={"Source": "Sound effect", "Sound": it["name"]})  # fmt: skip
@@ -473,6 +485,8 @@ def _record_for(job: dict[str, Any], audio_rel: str, duration: float) -> AudioRe
     if "pitch" in job:
         attrs["Pitch"] = job["pitch"]
     attrs["Volume"] = job["volume"]
+    if job.get("augment"):
+        attrs.update(augment.attributes(augment.Augmentation(**job["augment"])))
     attrs["Source"] = (
         f"Synthetic speech ({ {'espeak': 'espeak-ng', 'flite': 'flite', 'festival': 'festival'}[base] })"
     )
@@ -503,6 +517,8 @@ def render_clip(job: dict[str, Any], out_dir: Path, tmp: Path) -> AudioRecord:
         if job["engine"] == "noisy":
             noise = colored_noise(job["noise"], audio.size, np.random.default_rng(job["noise_seed"]))
             audio = mix_at_snr(audio, noise, job["snr"])
+    if job.get("augment"):
+        audio = augment.apply(audio, augment.Augmentation(**job["augment"]))
     if audio.size == 0:
         raise DeSTAError("engine produced no audio")
     record = _record_for(job, "", round(audio.size / SAMPLE_RATE, 3))
