@@ -42,17 +42,25 @@ RECIPE_FILE = "desta-tiny.yaml"
 class TinyOptions:
     out_dir: str = "runs/tiny"
     recipe: str = ""  # a training recipe YAML; "" is desta-tiny's own (recipe_path())
-    num_clips: int = 900
+    num_clips: int = 2400
     seed: int = 7
+    augment_fraction: float = 0.3  # corpus clips rendered under one label-preserving augmentation
+    voices_per_text: int = 4  # espeak training sentences spoken by this many voices of one gender
     per_record: int = 1
-    max_records: int = 720  # training clips sent to self-generation (CPU time is the limit)
-    max_new_tokens: int = 64
+    max_records: int = 480  # training clips sent to self-generation (CPU time is the limit)
+    augment_copies: int = 1  # augmented copies of each row whose answer holds for any channel
+    max_new_tokens: int = 48
     gen_batch_size: int = 16
     temperature: float = 0.2
-    resample: int = 3  # extra tries for answers the filters or grounding checks reject
+    resample: int = 2  # extra tries for answers the filters or grounding checks reject
     resample_temperature: float = 0.7
     # the task mix: compound and content questions carry the README's question; categories not named weigh 1
-    category_weights: tuple[tuple[str, float], ...] = (("compound", 3.0), ("content", 1.5), ("speaker", 1.5))
+    category_weights: tuple[tuple[str, float], ...] = (
+        ("compound", 3.0),
+        ("content", 1.5),
+        ("speaker", 1.5),
+        ("mcq", 3.0),
+    )
     variants: tuple[str, ...] = ("self", "task")
     eval_clips: int = 100
     eval_if_items: int = 32
