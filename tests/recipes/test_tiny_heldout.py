@@ -92,3 +92,15 @@ def test_summary_has_classes_confusion_and_one_option_rate():
     assert s["content_recall"]["asterisk-unseen"]["n"] == 3
     md = markdown({"m": s}, "Held-out")
     assert "| gold \\ answer | female |" in md and "asterisk-unseen" in md and "exactly one option" in md
+
+
+def test_card_section_shows_each_model_and_the_confusion():
+    from desta.recipes.tiny.heldout_report import card_lines
+
+    items = suite_items([_carlo_number(n) for n in range(2)] + [_june_prompt()], both_formats=True)
+    a = summarize([score_item(it, "A man speaks Italian.") for it in items])
+    b = summarize([score_item(it, "A woman speaks French.") for it in items])
+    text = "\n".join(card_lines({"self": a, "task": b}))
+    assert "## Held-out real recordings" in text and "### Per class" in text
+    assert "| set | question | self | task |" in text
+    assert "**self, real, gender/open**" in text and "**task, real, gender/open**" in text

@@ -65,6 +65,7 @@ class TinyOptions:
     eval_clips: int = 100
     eval_if_items: int = 32
     eval_max_new_tokens: int = 40
+    heldout_per_gender: int = 24  # real held-out asterisk clips per gender (0: no real held-out suite)
     ship: bool = False  # copy the self-generated model into src/desta/assets/desta-tiny
     threads: int = 2
     precision: str = "fast"  # bf16 where the CPU computes it natively (generation and training)

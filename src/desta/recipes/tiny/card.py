@@ -137,6 +137,16 @@ def _trained_parts(out: Path, variant: str) -> str:
     return trained
 
 
+def _epochs_text(opts: dict[str, Any]) -> str:
+    """How the rows were passed over: 3 epochs (runs before copies), or one over rows and copies."""
+    if opts.get("augment_copies") is None:
+        return "3 epochs"
+    return (
+        f"one epoch over the rows, a copy for each voice sibling and {opts['augment_copies']} augmented"
+        " copies of each"
+    )
+
+
 def _how_made_lines(opts: dict[str, Any], tim: dict[str, float], variants: list[str], out: Path) -> list[str]:
     return [
         "## How it was made (`desta recipe tiny`)",
@@ -146,7 +156,7 @@ def _how_made_lines(opts: dict[str, Any], tim: dict[str, float], variants: list[
         "  real recordings, sound effects, noisy mixtures); the held-out split has other sentences and other voices.",
         *targets_lines(opts, out),
         "- Training: `recipes/desta-tiny.yaml` (AdamW (0.9, 0.98), wd 0.01, lr 1e-3, warmup then cosine, batch 8,",
-        f"  3 epochs, loss on the response and its end-of-turn token only; backbones in {opts.get('precision', 'fp32')} precision:",
+        f"  {_epochs_text(opts)}, loss on the response and its end-of-turn token only; backbones in {opts.get('precision', 'fp32')} precision:",
         "  `fast` is bfloat16 on CPUs that compute it natively).",
         f"- Time on this machine (2 CPU cores): data {tim.get('data', 0) / 60:.0f} min, "
         + ", ".join(f"training on {v} targets {tim.get(f'train_{v}', 0) / 60:.0f} min" for v in variants)
@@ -281,5 +291,10 @@ def model_card(report: dict[str, Any], out: Path) -> str:
     ]
     if {"self", "task"} <= set(variants):
         lines += _comparison_lines(res, opts, out)
+    heldout = {v: res[v]["heldout"] for v in variants if "heldout" in res[v]}
+    if heldout:
+        from desta.recipes.tiny.heldout_report import card_lines
+
+        lines += card_lines(heldout)
     lines += [*_example_lines(res[variants[0]]), *LIMITATIONS]
     return "\n".join(lines) + "\n"

@@ -160,6 +160,13 @@ def evaluate_variant(variant: str, model_dir: Path, corpus: Path, opts: TinyOpti
     results = evaluate_model(model, corpus, opts)
     write_jsonl(Path(opts.out_dir) / f"samples-{variant}.jsonl", results.pop("samples"))
     results["example"] = example_answer(model)
+    if opts.heldout_per_gender:  # the real recordings no corpus clip comes from (desta.recipes.tiny.heldout)
+        from desta.recipes.tiny.heldout_report import heldout_summary
+
+        log(f"asking the {variant}-target adapter about held-out real recordings")
+        results["heldout"] = heldout_summary(
+            model, Path(opts.out_dir) / f"heldout-{variant}", per_gender=opts.heldout_per_gender
+        )
     return results
 
 
