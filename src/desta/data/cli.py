@@ -194,8 +194,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-GENERATE_EPILOG = """exit status: 0 done (or nothing left to do); 1 nothing could be generated, or backend errors
-above --max-error-rate; 3 aborted because the endpoint is unusable (wrong key, URL or model;
+GENERATE_EPILOG = """exit status: 0 done (or nothing left to do); 1 nothing could be generated, backend errors
+above --max-error-rate, or another run holds the output folder (see --wait); 3 aborted because the endpoint is unusable (wrong key, URL or model;
 unreachable): nothing was stored as rejected, rerun after the fix. The openai backend reads its API
 key from $OPENAI_API_KEY."""
 
