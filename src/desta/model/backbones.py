@@ -19,6 +19,7 @@ Model ids resolve in this order:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -168,26 +169,41 @@ def _hub_error(model_id: str, err: Exception) -> BackboneUnavailableError:
     )
 
 
-def load_whisper(model_id: str, dtype: torch.dtype = torch.float32):
+@contextlib.contextmanager
+def progress_bars(enabled: bool = False):
+    """transformers' weight-loading progress bars on or off for a block (restored after)."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
+
+
+def load_whisper(model_id: str, dtype: torch.dtype = torch.float32, verbose: bool = False):
     """Return a ``WhisperForConditionalGeneration`` in eval mode."""
     from transformers import WhisperForConditionalGeneration
 
     path = resolve(model_id)
     try:
-        model = WhisperForConditionalGeneration.from_pretrained(path, dtype=dtype)
+        with progress_bars(verbose):  # sub-second bars would bury a CLI's own output
+            model = WhisperForConditionalGeneration.from_pretrained(path, dtype=dtype)
     except OSError as err:
         raise _hub_error(model_id, err) from None
     return model.eval()
 
 
-def load_llm(model_id: str, dtype: torch.dtype = torch.float32):
+def load_llm(model_id: str, dtype: torch.dtype = torch.float32, verbose: bool = False):
     """Return ``(AutoModelForCausalLM, tokenizer)`` in eval mode; the tokenizer carries the chat template."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve(model_id)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        with progress_bars(verbose):
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except OSError as err:
         raise _hub_error(model_id, err) from None
     if tokenizer.pad_token is None:

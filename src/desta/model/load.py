@@ -8,7 +8,6 @@ DeSTA2.5 release (``model_type: desta25``) goes through :mod:`desta.model.conver
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from importlib import resources
@@ -50,7 +49,11 @@ def packaged_model_dir(name: str = DEFAULT_MODEL) -> Path:
 
 
 def build_model(
-    config: DeSTAConfig, device: str | torch.device = "cpu", llm_dtype: torch.dtype | None = None, seed: int | None = 0
+    config: DeSTAConfig,
+    device: str | torch.device = "cpu",
+    llm_dtype: torch.dtype | None = None,
+    seed: int | None = 0,
+    verbose: bool = False,
 ) -> DeSTAModel:
     """Load both backbones and attach a freshly initialised connector (marked ``untrained``)."""
     from desta.model.hub import register_auto_classes
@@ -59,8 +62,8 @@ def build_model(
     device = torch.device(device)
     if llm_dtype is None:
         llm_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    whisper = load_whisper(config.encoder_model_id, dtype=torch.float32)
-    llm, tokenizer = load_llm(config.llm_model_id, dtype=llm_dtype)
+    whisper = load_whisper(config.encoder_model_id, dtype=torch.float32, verbose=verbose)
+    llm, tokenizer = load_llm(config.llm_model_id, dtype=llm_dtype, verbose=verbose)
     if seed is not None:
         torch.manual_seed(seed)
     model = DeSTAModel(config, whisper, llm, tokenizer)
@@ -122,26 +125,13 @@ def load_model(
     it further; ``desta.model.lora.unmerge_lora`` also undoes it). ``verbose`` shows transformers'
     weight-loading progress bars (off: loading is quiet).
     """
-    with _progress_bars(verbose):
-        return _load_model(name, device, llm_dtype, merge_lora, config_overrides)
+    return _load_model(name, device, llm_dtype, merge_lora, verbose, config_overrides)
 
 
-@contextlib.contextmanager
-def _progress_bars(enabled: bool):
-    from transformers.utils import logging as hf_logging
-
-    before = hf_logging.is_progress_bar_enabled()
-    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
-    try:
-        yield
-    finally:
-        (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
-
-
-def _load_model(name, device, llm_dtype, merge_lora: bool, config_overrides: dict) -> DeSTAModel:
+def _load_model(name, device, llm_dtype, merge_lora: bool, verbose: bool, config_overrides: dict) -> DeSTAModel:
     name = DEFAULT_MODEL if name is None else name
     if str(name) == "untrained":  # desta-tiny's architecture with a random adapter (for trying things out)
-        return build_model(tiny_config().replace(**config_overrides), device=device, llm_dtype=llm_dtype)
+        return build_model(tiny_config().replace(**config_overrides), device=device, llm_dtype=llm_dtype, verbose=verbose)
     path = Path(name)
     if not path.is_dir():
         packaged = packaged_model_dir(str(name))
@@ -154,7 +144,7 @@ def _load_model(name, device, llm_dtype, merge_lora: bool, config_overrides: dic
     config, state = _read_adapter_dir(path)
     if config_overrides:
         config = config.replace(**config_overrides)
-    model = build_model(config, device=device, llm_dtype=llm_dtype, seed=None)
+    model = build_model(config, device=device, llm_dtype=llm_dtype, seed=None, verbose=verbose)
     load_adapter_strict(model, state)
     if config.use_lora and merge_lora:
         from desta.model.lora import merge_lora as merge
