@@ -36,10 +36,7 @@ from typing import Any, Protocol
 
 from desta.data.records import AudioRecord, Sample
 from desta.errors import DeSTAError
-
-AUDIO_LOCATOR = "<|AUDIO|>"
-START_AUDIO = "<start_audio>"
-END_AUDIO = "<end_audio>"
+from desta.messages import AUDIO_LOCATOR, END_AUDIO, START_AUDIO  # noqa: F401  (re-exported here)
 
 #: The official ``docs/train.md`` example system prompt (reference §11.6).
 TRAINING_SYSTEM_PROMPT = (
