@@ -19,6 +19,7 @@ _PARTS = (
     "desta.data.cli",  # data ...
     "desta.train.cli",  # train, recipe
     "desta.serve.cli",  # serve, demo-web
+    "desta.serve.vllm_cli",  # export-vllm
     "desta.eval.cli",  # eval
 )
 
