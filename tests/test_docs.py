@@ -39,7 +39,19 @@ REGISTRY: dict[tuple[str, str], str] = {
     ("docs/serving.md", "import base64"): RUN,
     ("docs/serving.md", "CLIP=$(python3 -c 'from desta.model.load import example_clip; print(example_clip())')"): RUN,
     ("docs/serving.md", "pip install gradio"): "mirror tests/serve/test_serve_web.py",
-    ("docs/serving.md", 'python -c "from desta.serve.vllm_plugin'): "mirror tests/serve/test_serve_vllm.py",
+    ("docs/serving.md", "bash scripts/setup-vllm.sh"): (
+        "mirror tests/serve/test_serve_vllm.py::test_vllm_serve_answers_the_documented_openai_client"
+    ),
+    ("docs/serving.md", "from vllm import LLM, SamplingParams"): (
+        "mirror tests/serve/test_serve_vllm.py::test_given_transcript_skips_asr"
+    ),
+    ("docs/serving.md", "VLLM_WHEEL=vllm==0.32.0 TORCH_WHEEL=torch bash scripts/setup-vllm.sh"): (
+        "skip: a GPU and the official 8B checkpoint from the hub"
+    ),
+    ("docs/data.md", "bash scripts/setup-vllm.sh && . .venv-vllm/bin/activate"): (
+        "mirror tests/serve/test_serve_vllm.py::test_data_generation_through_vllm_is_exactly_once"
+    ),
+    ("docs/data.md", "pip install vllm==0.32.0"): "skip: a GPU and Llama-3.1-8B from the hub",
     ("docs/training.md", "desta train recipes/desta-tiny.yaml optim.lr=5e-4 data.batch_size=4 --print-config"): RUN,
     ("docs/training.md", "torchrun --nproc_per_node 8 -m desta train recipes/desta25-llama31-8b.yaml"): (
         "skip: 8 GPUs and the official 8B backbones (the torchrun path runs on CPU in tests/train/test_train_distributed.py)"

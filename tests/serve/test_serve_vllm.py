@@ -327,3 +327,67 @@ def test_bad_audio_is_a_clear_request_error(engine):
     assert issubclass(AudioError, ValueError)
     out = engine.chat(_vllm_chat(np.zeros(16000, np.float32)), _greedy(4), use_tqdm=False)[0]
     assert out.outputs[0].token_ids  # the engine still answers after a rejected request
+
+
+def _docs_block(doc: str, first_line: str) -> str:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / doc).read_text()
+    for m in re.finditer(r"```(?:bash|python)\n(.*?)```", text, re.S):
+        if m.group(1).startswith(first_line):
+            return m.group(1)
+    raise AssertionError(f"docs/{doc} has no block starting with {first_line!r}")
+
+
+def test_vllm_serve_answers_the_documented_openai_client(exported, tiny, tmp_path):
+    """The docs' path for real: `vllm serve` on the exported desta-tiny (the documented flags), then
+    docs/serving.md's openai-client example; the answer is desta's own greedy answer."""
+    import shlex
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    pytest.importorskip("vllm", reason=NO_VLLM)
+    from desta.model.load import example_clip
+
+    serve = _docs_block("serving.md", "bash scripts/setup-vllm.sh")
+    line = serve.split("vllm serve ", 1)[1].replace("\\\n", " ").split("\n")[0]
+    args = shlex.split(line)
+    assert args[0] == "desta-tiny-vllm"
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    vllm_bin = Path(sys.executable).parent / "vllm"
+    cmd = [str(vllm_bin), "serve", str(exported), *args[1:], "--port", str(port)]
+    log = open(tmp_path / "vllm-serve.log", "w")  # noqa: SIM115 (closed below)
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.time() + 900
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise AssertionError((tmp_path / "vllm-serve.log").read_text()[-3000:]) from None
+                time.sleep(2)
+        example = _docs_block("serving.md", "import base64").replace(
+            "http://127.0.0.1:8000", f"http://127.0.0.1:{port}"
+        )
+        done = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        clip = example_clip()
+        conv = [
+            {"role": "user", "content": "<|AUDIO|>\nWhat is said in the audio?", "audios": [{"audio": clip}]}
+        ]
+        want = tiny.generate([conv], max_new_tokens=128)[0].text
+        assert done.stdout.startswith(want + " "), (done.stdout[:300], want)  # answer, then its usage
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
