@@ -47,10 +47,11 @@ class TinyOptions:
     augment_fraction: float = 0.3  # corpus clips rendered under one label-preserving augmentation
     voices_per_text: int = 4  # espeak training sentences spoken by this many voices of one gender
     per_record: int = 1
-    max_records: int = 480  # training clips sent to self-generation (CPU time is the limit)
+    max_records: int = 800  # training clips sent to self-generation (CPU time is the limit)
     augment_copies: int = 1  # augmented copies of each row whose answer holds for any channel
     max_new_tokens: int = 48
     gen_batch_size: int = 16
+    gen_parts: int = 2  # clips dealt into this many generation parts (one process each: generate_stage)
     temperature: float = 0.2
     resample: int = 2  # extra tries for answers the filters or grounding checks reject
     resample_temperature: float = 0.7

@@ -52,8 +52,43 @@ def build_corpus_stage(opts: TinyOptions) -> Path:
     return corpus
 
 
-def generate_stage(opts: TinyOptions, corpus: Path) -> Path:
-    """Self-generated targets from the backbone itself (resumable: finished requests are kept)."""
+def generate_stage(opts: TinyOptions, corpus: Path, part: int | None = None) -> Path:
+    """Self-generated targets from the backbone itself (resumable: finished requests are kept).
+
+    The clips are dealt into ``opts.gen_parts`` parts (``records[p::gen_parts]``, part ``p`` in
+    ``OUT/generated`` for p = 0, else ``OUT/generated-<p>``). ``part`` runs that part alone and returns
+    its folder: one process per part uses the cores far better than one process with two threads
+    when other jobs share them. Without ``part``, every part is run (or resumed) in turn and the rows of
+    all of them become ``OUT/self/train.jsonl``.
+    """
+    from desta.data.pipeline import shard_paths
+
+    parts = [part] if part is not None else list(range(opts.gen_parts))
+    for p in parts:
+        _generate_part(opts, corpus, p)
+    if part is not None:
+        return _part_dir(opts, part)
+    seen: set[str] = set()
+    rows = []
+    for p in range(opts.gen_parts):
+        for shard in shard_paths(_part_dir(opts, p)):
+            for row in read_jsonl(shard):
+                key = str(row.get("meta", {}).get("key", row.get("id")))
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(row)
+    rows = _verified_and_copied(opts, corpus, rows)
+    log(f"{len(rows)} training rows")
+    path = Path(opts.out_dir) / "self" / "train.jsonl"
+    write_jsonl(path, rows)
+    return path
+
+
+def _part_dir(opts: TinyOptions, part: int) -> Path:
+    return Path(opts.out_dir) / ("generated" if part == 0 else f"generated-{part}")
+
+
+def _generate_part(opts: TinyOptions, corpus: Path, part: int) -> None:
     from desta.data.backends import TransformersBackend
     from desta.data.filters import FilterConfig
     from desta.data.generate import (
@@ -62,16 +97,21 @@ def generate_stage(opts: TinyOptions, corpus: Path) -> Path:
         PromptFormat,
         SamplingParams,
     )
-    from desta.data.pipeline import GenerateConfig, run_generation, shard_paths
-
-    out = Path(opts.out_dir) / "generated"
+    from desta.data.pipeline import GenerateConfig, run_generation
     from desta.data.synth import sibling_group
 
+    if not 0 <= part < opts.gen_parts:
+        raise DeSTAError(
+            f"generation part {part} is not one of the {opts.gen_parts} parts (TinyOptions.gen_parts)"
+        )
     # one clip per voice-sibling group: its answers are copied to the siblings afterwards (rows.py)
     records = [r for r in read_records(corpus / "train.jsonl") if sibling_group(r.id) == r.id]
     random.Random(opts.seed).shuffle(records)
-    records = records[: opts.max_records]
-    log(f"self-generating targets for {len(records)} clips x {opts.per_record} with SmolLM2-135M-Instruct")
+    records = records[: opts.max_records][part :: opts.gen_parts]
+    log(
+        f"self-generating targets for {len(records)} clips x {opts.per_record} with SmolLM2-135M-Instruct"
+        + (f" (part {part + 1} of {opts.gen_parts})" if opts.gen_parts > 1 else "")
+    )
     backend = TransformersBackend(BACKBONE, precision=opts.precision)
     cfg = GenerateConfig(
         num_per_record=opts.per_record,
@@ -90,14 +130,8 @@ def generate_stage(opts: TinyOptions, corpus: Path) -> Path:
             generation_system=GENERATION_SYSTEM_PROMPT + BREVITY,
         ),
     )
-    summary = run_generation(records, out, backend, cfg, total_records=len(records))
+    summary = run_generation(records, _part_dir(opts, part), backend, cfg, total_records=len(records))
     log(f"generation: {summary.to_dict()}")
-    rows = [row for shard in shard_paths(out) for row in read_jsonl(shard)]
-    rows = _verified_and_copied(opts, corpus, rows)
-    log(f"{len(rows)} training rows")
-    path = Path(opts.out_dir) / "self" / "train.jsonl"
-    write_jsonl(path, rows)
-    return path
 
 
 def _verified_and_copied(opts: TinyOptions, corpus: Path, rows: list[dict]) -> list[dict]:
