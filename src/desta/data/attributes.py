@@ -225,10 +225,10 @@ def _load(record: AudioRecord) -> tuple[np.ndarray, int]:
         return wave, sr
     except (RuntimeError, OSError, sf.LibsndfileError) as sf_err:
         try:
-            from desta.audio import load_audio
+            from desta.audio import DEFAULT_MAX_SECONDS, load_audio
         except ImportError:
             raise AudioError(f"{record.audio}: cannot read audio ({sf_err})") from None
-        wave = load_audio(record.audio, max_seconds=None, name=record.id)
+        wave = load_audio(record.audio, max_seconds=DEFAULT_MAX_SECONDS, name=record.id)  # a lying header stays bounded
         a = int(round(record.start * _RATE))
         b = None if record.duration is None else a + int(round(record.duration * _RATE))
         return wave[a:b], _RATE
