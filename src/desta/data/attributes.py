@@ -225,7 +225,8 @@ def _load(record: AudioRecord) -> tuple[np.ndarray, int]:
         return wave, sr
     except (RuntimeError, OSError, sf.LibsndfileError) as sf_err:
         try:
-            from desta.audio import DEFAULT_MAX_SECONDS, load_audio
+            from desta.audio import load_audio
+            from desta.audio.io import DEFAULT_MAX_SECONDS
         except ImportError:
             raise AudioError(f"{record.audio}: cannot read audio ({sf_err})") from None
         wave = load_audio(record.audio, max_seconds=DEFAULT_MAX_SECONDS, name=record.id)  # a lying header stays bounded
