@@ -108,6 +108,14 @@ def log_mel_windows(windows: Sequence[np.ndarray], n_mels: int, pad_to_30s: bool
     return torch.stack(mels)[..., : n // 160]
 
 
+def given_transcripts(n_windows: int, text: str | None) -> list[str | None]:
+    """Per window of one clip: a given transcript belongs to the first window ("" for the rest); None
+    everywhere when none was given (those windows are transcribed)."""
+    if text is None:
+        return [None] * n_windows
+    return [text] + [""] * (n_windows - 1)
+
+
 class DeSTAProcessor:
     """Chat rendering, audio loading and windowing, log-mel, locator expansion, labels and padding."""
 
@@ -262,10 +270,9 @@ class DeSTAProcessor:
             for m in conv:
                 for entry in m.audios:
                     parts = split_windows(load_audio(entry.audio, sr=entry.sampling_rate))
-                    for wi, w in enumerate(parts):
-                        windows.append(w)
-                        given.append(entry.text if wi == 0 else ("" if entry.text is not None else None))
-                        owners.append((ci, len(counts)))
+                    windows += parts
+                    given += given_transcripts(len(parts), entry.text)
+                    owners += [(ci, len(counts))] * len(parts)
                     counts.append(len(parts))
             audio_windows.append(counts)
         texts = [t if t is not None else " " for t in given]

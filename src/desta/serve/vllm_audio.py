@@ -108,7 +108,7 @@ class AudioFrontend:
     @torch.inference_mode()
     def process(self, wave: np.ndarray, transcript: str | None = None) -> ProcessedAudio:
         """A 16 kHz mono clip (n,) -> per-window features and transcripts."""
-        from desta.model.processor import log_mel_windows
+        from desta.model.processor import given_transcripts, log_mel_windows
 
         wave = np.asarray(wave, dtype=np.float32)
         if wave.ndim != 1 or wave.size == 0:
@@ -120,9 +120,8 @@ class AudioFrontend:
             features = list(log_mel_windows(windows, self.n_mels, True))
         else:  # each window at its own length, as DeSTAProcessor does
             features = [log_mel_windows([w], self.n_mels, False)[0] for w in windows]
-        if transcript is not None:  # DeSTAProcessor: the given text is the first window's
-            texts = [transcript] + [""] * (len(windows) - 1)
-        else:
+        texts = given_transcripts(len(windows), transcript)  # the rule DeSTAProcessor applies
+        if transcript is None:
             texts = self.transcribe(windows)
         return ProcessedAudio(features=features, transcripts=[t if t and t.strip() else " " for t in texts])
 
