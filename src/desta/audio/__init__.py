@@ -1,4 +1,10 @@
-"""Audio input: loading, mono mixing, 16 kHz resampling, 30 s windows and log-mel features."""
+"""Audio input: loading, mono mixing, 16 kHz resampling, 30 s windows and log-mel features.
+
+Loading needs numpy and soundfile only; the log-mel functions (torch) load on first use, so a client
+that only reads audio (``desta ask --server``) never imports torch.
+"""
+
+from typing import Any
 
 from desta.audio.io import (
     CHUNK_SECONDS,
@@ -8,7 +14,6 @@ from desta.audio.io import (
     load_audio,
     split_windows,
 )
-from desta.audio.mel import log_mel_spectrogram, pad_or_trim
 from desta.audio.rates import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from desta.audio.samples import MAX_ABS_SAMPLE
 
@@ -25,3 +30,11 @@ __all__ = [
     "pad_or_trim",
     "split_windows",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("log_mel_spectrogram", "pad_or_trim"):
+        from desta.audio import mel
+
+        return getattr(mel, name)
+    raise AttributeError(f"module 'desta.audio' has no attribute {name!r}")
