@@ -99,10 +99,10 @@ def main() -> int:
     with torch.no_grad():
         t0 = time.perf_counter()
         for c in convs:
-            model._audio_features(model.prepare([c]).mel)
+            model.generator.audio_features(model.prepare([c]).mel)
         front_single = time.perf_counter() - t0
         t0 = time.perf_counter()
-        model._audio_features(model.prepare(convs).mel)
+        model.generator.audio_features(model.prepare(convs).mel)
         front_batch = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -78,7 +78,7 @@ def main() -> None:
     stages["prepare_audio_asr_s"] = time.perf_counter() - t
     t = time.perf_counter()
     with torch.no_grad():
-        feats = model._audio_features(prepared.mel)
+        feats = model.generator.audio_features(prepared.mel)
     stages["encoder_connector_s"] = time.perf_counter() - t
     figures = {
         "model": args.model or "desta-tiny (packaged)",

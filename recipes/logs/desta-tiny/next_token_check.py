@@ -27,7 +27,7 @@ def next_tokens(model, conv, prefix: str, k: int = 6) -> list[tuple[str, float]]
     ids = torch.cat([prepared.inputs["input_ids"], ext], 1)
     audio_mask = torch.cat([prepared.inputs["audio_mask"], torch.zeros_like(ext, dtype=torch.bool)], 1)
     with torch.no_grad():
-        embeds = model.embed(ids, audio_mask, model._audio_features(prepared.mel))
+        embeds = model.embed(ids, audio_mask, model.generator.audio_features(prepared.mel))
         logits = model.llm_model(inputs_embeds=embeds, attention_mask=torch.ones_like(ids)).logits[0, -1].float()
     top = logits.softmax(-1).topk(k)
     return [(tok.decode([int(i)]), round(float(p), 3)) for p, i in zip(top.values, top.indices)]
