@@ -21,6 +21,7 @@ CATEGORY_MINIMUM = {
     "music": 150,
     "reasoning": 150,
     "format": 500,
+    "mcq": 40,  # lettered multiple-choice questions (gender, language) with verified answers
 }
 
 
@@ -52,7 +53,10 @@ def test_texts_are_clean_sentences(pool):
     for ins in pool:
         assert ins.text == " ".join(ins.text.split())
         assert ins.text[0].isupper() or ins.text[0] in "\"'", ins.text
-        assert ins.text[-1] in ".?!'\"", ins.text
+        if ins.category == "mcq":  # a lettered question ends with its last option
+            assert re.search(r"\([a-h]\) [^()]+$", ins.text), ins.text
+        else:
+            assert ins.text[-1] in ".?!'\"", ins.text
         assert "  " not in ins.text and "{" not in ins.text.replace('{"', "")
         assert not re.search(r"\b(\w+) \1\b", ins.text.lower()), ins.text  # no doubled words
 
