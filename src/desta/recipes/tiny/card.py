@@ -138,8 +138,9 @@ def _trained_parts(out: Path, variant: str) -> str:
 
 
 def _epochs_text(opts: dict[str, Any]) -> str:
-    """How the rows were passed over: 3 epochs (runs before copies), or one over rows and copies."""
-    if opts.get("augment_copies") is None:
+    """How the rows were passed over: the packaged recipe's 3 epochs, or (the v3 run, epochs 1) one pass
+    over the rows and their copies."""
+    if not opts.get("augment_copies") and opts.get("voices_per_text", 1) <= 1:
         return "3 epochs"
     return (
         f"one epoch over the rows, a copy for each voice sibling and {opts['augment_copies']} augmented"
