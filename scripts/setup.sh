@@ -12,6 +12,8 @@ if command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     ffmpeg sox espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts \
     pocketsphinx-testdata asterisk-core-sounds-en-wav sound-theme-freedesktop \
+    asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav asterisk-core-sounds-ru-wav \
+    festvox-italp16k festvox-itapc16k festvox-ru festvox-kdlpc16k \
     chromium >/dev/null
 fi
 
