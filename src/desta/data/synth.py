@@ -40,7 +40,6 @@ import hashlib
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -56,10 +55,31 @@ import numpy as np
 from desta.data import augment
 from desta.data.augment import NOISE_SNR, NOISE_TYPES, colored_noise, mix_at_snr
 from desta.data.records import AudioRecord, write_records
+from desta.data.synth_real import (  # noqa: F401  (re-exported: they used to live here)
+    ALLISON_DIR,
+    ALLISON_PHRASES,
+    ALLISON_WORDS,
+    FREEDESKTOP_CAPTIONS,
+    FREEDESKTOP_DIR,
+    NATO,
+    POCKETSPHINX_DIR,
+    real_items,
+)
+from desta.data.synth_tts import (  # noqa: F401
+    ESPEAK_PITCH,
+    ESPEAK_SPEED,
+    ESPEAK_VOLUME,
+    GAIN,
+    STRETCH,
+    _peak_gain,
+    _read,
+    _run,
+    _synthesize,
+    to_16k,
+)
 from desta.data.synth_voices import (
     ESPEAK_VARIANTS,
     ESPEAK_VOICES,
-    FESTIVAL_PACKAGES,
     FESTIVAL_VOICES,  # noqa: F401  (re-exported: the voice tables used to live here)
     FLITE_VOICES,
     festival_voices,
@@ -89,44 +109,6 @@ DEBIAN_PACKAGES = {
     "allison": "asterisk-core-sounds-en-wav",
     "freedesktop": "sound-theme-freedesktop",
 }
-POCKETSPHINX_DIR = Path("/usr/share/pocketsphinx/test/data")
-ALLISON_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
-FREEDESKTOP_DIR = Path("/usr/share/sounds/freedesktop/stereo")
-
-# voices: desta.data.synth_voices (ESPEAK_VOICES, ESPEAK_VARIANTS, FLITE_VOICES, FESTIVAL_VOICES)
-ESPEAK_SPEED = {"Slow": 120, "Normal": 170, "Fast": 230}  # words per minute (-s)
-# 0-99 (-p); kept near the middle so that pitch never stands in for gender (a male voice at 80 sounds female)
-ESPEAK_PITCH = {"Low": 35, "Normal": 50, "High": 65}
-ESPEAK_VOLUME = {"Low": 35, "Normal": 100, "High": 180}  # amplitude 0-200 (-a)
-STRETCH = {"Slow": 1.35, "Normal": 1.0, "Fast": 0.75}
-GAIN = {"Low": 0.15, "Normal": 0.5, "High": 0.95}  # peak after normalisation
-
-ALLISON_WORDS = {
-    **{str(i): w for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())},
-    **{str(10 * i): w for i, w in zip(range(3, 10), "thirty forty fifty sixty seventy eighty ninety".split())},
-    "hundred": "hundred", "thousand": "thousand", "million": "million", "billion": "billion", "oh": "oh",
-    "minus": "minus", "today": "today", "tomorrow": "tomorrow", "yesterday": "yesterday", "oclock": "o'clock",
-}  # fmt: skip
-NATO = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey x-ray yankee zulu".split()
-ALLISON_PHRASES = {
-    "hello-world": "Hello world.",
-    "goodbye": "Goodbye.",
-    "hello": "Hello.",
-    "please-try-again": "Please try again.",
-    "one-moment-please": "One moment please.",
-}
-FREEDESKTOP_CAPTIONS = {
-    "alarm-clock-elapsed": "an alarm clock ringing", "audio-test-signal": "an audio test signal",
-    "audio-volume-change": "a short volume-change blip", "bell": "a bell ring", "camera-shutter": "a camera shutter click",
-    "complete": "a completion chime", "device-added": "a device-connected chime", "device-removed": "a device-removed chime",
-    "dialog-information": "an information chime", "dialog-warning": "a warning sound", "message-new-instant": "an instant message alert",
-    "message": "a message notification", "network-connectivity-established": "a network-connected chime",
-    "network-connectivity-lost": "a network-lost sound", "phone-incoming-call": "a phone ringing for an incoming call",
-    "phone-outgoing-busy": "a busy tone", "phone-outgoing-calling": "a ringback tone of an outgoing call",
-    "power-plug": "a power-plug chime", "power-unplug": "a power-unplug chime", "screen-capture": "a screen-capture shutter sound",
-    "service-login": "a login chime", "service-logout": "a logout chime", "suspend-error": "an error sound",
-    "trash-empty": "crumpling paper of an emptied trash can", "window-attention": "an attention chime", "window-question": "a question chime",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -219,78 +201,6 @@ def engine_problem(engine: str) -> str | None:
     if engine == "noisy":
         return "needs espeak-ng or flite as its speech source: apt-get install espeak-ng flite"
     return f"not installed: apt-get install {pkg}"
-
-
-# ------------------------------------------------------------------------------ real recordings
-
-
-def real_items(engine: str) -> list[dict[str, Any]]:
-    """Every usable file of a real-recording source, as plan items (without split)."""
-    items: list[dict[str, Any]] = []
-    if engine == "pocketsphinx":
-        for sub, trans in (("librivox", "librivox/transcription"), ("cards", "cards/cards.transcription")):
-            for line in (POCKETSPHINX_DIR / trans).read_text().splitlines():
-                if "(" not in line:
-                    continue
-                text, fid = line.rsplit("(", 1)
-                text = text.replace("<s>", "").replace("</s>", "").strip()
-                name = fid.strip(" )").split("/")[-1]
-                path = POCKETSPHINX_DIR / sub / f"{name}.wav"
-                if path.exists():
-                    items.append(
-                        {"path": str(path), "transcript": text.capitalize(), "name": f"{sub}-{name}"}
-                    )
-        for name, text in (
-            ("goforward", "Go forward ten meters"),
-            ("something", "Go somewhere and do something"),
-        ):
-            path = POCKETSPHINX_DIR / f"{name}.raw"
-            if path.exists():
-                items.append({"path": str(path), "transcript": text, "name": name, "raw": True})
-    elif engine == "allison":
-        for f in sorted((ALLISON_DIR / "digits").glob("*.wav")):
-            if f.stem in ALLISON_WORDS:
-                items.append(
-                    {
-                        "path": str(f),
-                        "transcript": ALLISON_WORDS[f.stem].capitalize(),
-                        "name": f"digits-{f.stem}",
-                    }
-                )
-        for f in sorted((ALLISON_DIR / "letters").glob("?.wav")):
-            items.append({"path": str(f), "transcript": f.stem.upper(), "name": f"letters-{f.stem}"})
-        for f in sorted((ALLISON_DIR / "phonetic").glob("?_p.wav")):
-            if f.stem[0].isalpha():
-                items.append(
-                    {
-                        "path": str(f),
-                        "transcript": NATO[ord(f.stem[0]) - ord("a")].capitalize(),
-                        "name": f"phonetic-{f.stem}",
-                    }
-                )
-        for stem, text in ALLISON_PHRASES.items():
-            if (ALLISON_DIR / f"{stem}.wav").exists():
-                items.append({"path": str(ALLISON_DIR / f"{stem}.wav"), "transcript": text, "name": stem})
-    elif engine == "freedesktop":
-        seen: set[str] = set()
-        for f in sorted(FREEDESKTOP_DIR.glob("*.oga")):
-            real = os.path.realpath(f)
-            if real in seen or f.is_symlink():
-                continue
-            seen.add(real)
-            if f.stem.startswith("audio-channel-"):
-                words = f.stem.removeprefix("audio-channel-").replace("-", " ")
-                items.append({"path": str(f), "transcript": words.capitalize(), "name": f.stem})
-            else:
-                items.append(
-                    {
-                        "path": str(f),
-                        "caption": FREEDESKTOP_CAPTIONS.get(f.stem, f.stem.replace("-", " ")),
-                        "name": f.stem,
-                        "sound": True,
-                    }
-                )
-    return items
 
 
 # ------------------------------------------------------------------------------------- planning
@@ -391,71 +301,6 @@ def _siblings(job: dict[str, Any], n: int, rng: random.Random) -> list[dict[str,
 
 
 # ------------------------------------------------------------------------------------ rendering
-
-
-def _run(cmd: list[str], stdin: bytes | None = None) -> None:
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=120)
-    if proc.returncode != 0:
-        raise DeSTAError(
-            f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-300:]}"
-        )
-
-
-def _read(path: str | Path, raw: bool = False) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    if raw:  # headerless 16 kHz signed 16-bit little-endian
-        return np.fromfile(path, dtype="<i2").astype(np.float32) / 32768.0, 16_000
-    x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    return x.mean(axis=1), sr
-
-
-def to_16k(x: np.ndarray, sr: int) -> np.ndarray:
-    import soxr
-
-    x = np.asarray(x, dtype=np.float32)
-    return x if sr == SAMPLE_RATE else soxr.resample(x, sr, SAMPLE_RATE).astype(np.float32)
-
-
-def _peak_gain(x: np.ndarray, peak: float) -> np.ndarray:
-    m = float(np.max(np.abs(x))) if x.size else 0.0
-    return x * (peak / m) if m > 0 else x
-
-
-def _synthesize(job: dict[str, Any], tmp: Path) -> np.ndarray:
-    engine = job.get("base_engine", job["engine"])
-    wav = tmp / f"{job['id']}.wav"
-    if engine == "espeak":
-        amp = ESPEAK_VOLUME[job["volume"]]
-        _run(["espeak-ng", "-b", "1", "-v", job["voice"], "-s", str(ESPEAK_SPEED[job["speed"]]), "-p", str(ESPEAK_PITCH[job["pitch"]]),
-              "-a", str(amp), "-w", str(wav), job["text"]])  # fmt: skip
-        x, sr = _read(wav)
-        return to_16k(x, sr)
-    if engine == "flite":
-        _run(
-            [
-                "flite",
-                "-voice",
-                job["voice"],
-                "--setf",
-                f"duration_stretch={STRETCH[job['speed']]}",
-                "-t",
-                job["text"],
-                "-o",
-                str(wav),
-            ]
-        )
-    elif engine == "festival":
-        evals = [f"(voice_{job['voice']})", f"(Parameter.set 'Duration_Stretch {STRETCH[job['speed']]})"]
-        cmd = ["text2wave", "-o", str(wav)]
-        for e in evals:
-            cmd += ["-eval", e]
-        encoding = FESTIVAL_PACKAGES.get(job["voice"], ("", "utf-8"))[1]
-        _run(cmd, stdin=job["text"].encode(encoding, errors="replace"))
-    else:
-        raise DeSTAError(f"not a TTS engine: {engine}")
-    x, sr = _read(wav)
-    return _peak_gain(to_16k(x, sr), GAIN[job["volume"]])
 
 
 def _record_for(job: dict[str, Any], audio_rel: str, duration: float) -> AudioRecord:
