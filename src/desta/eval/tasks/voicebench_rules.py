@@ -51,6 +51,33 @@ def _pct(num: float, den: int) -> float:
     return 100.0 * num / den if den else 0.0
 
 
+def _filled_result(
+    name: str, items: Sequence[Item], ok: list[tuple[Item, str]], verdicts: Sequence[Any], counts: dict[str, int]
+) -> SubsetResult:
+    """The result of a subset whose unparsed answers the official script fills at random (mcq, bbh):
+    accuracy over all items, the fail rate, accuracy over parsed answers, parsed and filled counts."""
+    per_item = {it.id: float(v.correct) for (it, _), v in zip(ok, verdicts)}
+    details = {
+        it.id: {"parsed": v.parsed, "answer": v.answer, "correct": v.correct}
+        for (it, _), v in zip(ok, verdicts)
+    }
+    parsed = [v for v in verdicts if v.parsed is not None]
+    filled = [v for v in verdicts if v.parsed is None]
+    n = len(items)
+    metrics = {
+        f"{name}_fail_rate": _pct(len(filled), n),
+        f"{name}_accuracy_parsed_only": _pct(sum(v.correct for v in parsed), len(parsed)),
+    }
+    counts.update(
+        scored=len(ok),
+        parsed=len(parsed),
+        filled=len(filled),
+        correct_parsed=sum(v.correct for v in parsed),
+        correct_filled=sum(v.correct for v in filled),
+    )
+    return SubsetResult(_pct(sum(per_item.values()), n), metrics, per_item, details, counts)
+
+
 def score_mcq(
     subset: str, items: Sequence[Item], predictions: Mapping[str, str | None], seed: int
 ) -> SubsetResult:
@@ -59,26 +86,7 @@ def score_mcq(
     verdicts = voicebench_mcq.score_mcq(
         [(r, str(it.data["reference"]).strip()) for it, r in ok], random.Random(seed)
     )
-    per_item = {it.id: float(v.correct) for (it, _), v in zip(ok, verdicts)}
-    details = {
-        it.id: {"parsed": v.parsed, "answer": v.answer, "correct": v.correct}
-        for (it, _), v in zip(ok, verdicts)
-    }
-    parsed = [v for v in verdicts if v.parsed is not None]
-    filled = [v for v in verdicts if v.parsed is None]
-    n = len(items)
-    metrics = {
-        f"{subset}_fail_rate": _pct(len(filled), n),
-        f"{subset}_accuracy_parsed_only": _pct(sum(v.correct for v in parsed), len(parsed)),
-    }
-    counts.update(
-        scored=len(ok),
-        parsed=len(parsed),
-        filled=len(filled),
-        correct_parsed=sum(v.correct for v in parsed),
-        correct_filled=sum(v.correct for v in filled),
-    )
-    return SubsetResult(_pct(sum(per_item.values()), n), metrics, per_item, details, counts)
+    return _filled_result(subset, items, ok, verdicts, counts)
 
 
 def score_bbh(items: Sequence[Item], predictions: Mapping[str, str | None], seed: int) -> SubsetResult:
@@ -86,26 +94,7 @@ def score_bbh(items: Sequence[Item], predictions: Mapping[str, str | None], seed
     ok, counts = split_answered(items, predictions)
     rows = [(str(it.data.get("id", it.id)), r, str(it.data["reference"])) for it, r in ok]
     verdicts = voicebench_bbh.score_bbh(rows, random.Random(seed))
-    per_item = {it.id: float(v.correct) for (it, _), v in zip(ok, verdicts)}
-    details = {
-        it.id: {"parsed": v.parsed, "answer": v.answer, "correct": v.correct}
-        for (it, _), v in zip(ok, verdicts)
-    }
-    parsed = [v for v in verdicts if v.parsed is not None]
-    filled = [v for v in verdicts if v.parsed is None]
-    n = len(items)
-    metrics = {
-        "bbh_fail_rate": _pct(len(filled), n),
-        "bbh_accuracy_parsed_only": _pct(sum(v.correct for v in parsed), len(parsed)),
-    }
-    counts.update(
-        scored=len(ok),
-        parsed=len(parsed),
-        filled=len(filled),
-        correct_parsed=sum(v.correct for v in parsed),
-        correct_filled=sum(v.correct for v in filled),
-    )
-    return SubsetResult(_pct(sum(per_item.values()), n), metrics, per_item, details, counts)
+    return _filled_result("bbh", items, ok, verdicts, counts)
 
 
 def score_harm(items: Sequence[Item], predictions: Mapping[str, str | None]) -> SubsetResult:
