@@ -68,16 +68,11 @@ class Message:
     def to_dict(self) -> dict[str, Any]:
         return {"role": self.role, "content": self.content, "audios": [a.to_dict() for a in self.audios]}
 
-    def __getitem__(self, key: str) -> Any:  # read access as for the plain dicts users pass in
-        if key == "audios":
-            return [a.to_dict() for a in self.audios]
-        if key in ("role", "content"):
-            return getattr(self, key)
-        raise KeyError(key)
-
 
 def _tag_pattern(start_audio: str, end_audio: str) -> re.Pattern[str]:
-    return re.compile(re.escape(start_audio) + r"\s*" + re.escape(AUDIO_LOCATOR) + r"\s*" + re.escape(end_audio))
+    return re.compile(
+        re.escape(start_audio) + r"\s*" + re.escape(AUDIO_LOCATOR) + r"\s*" + re.escape(end_audio)
+    )
 
 
 def parse_conversation(
@@ -164,11 +159,6 @@ def conversation(
         messages.append({"role": "system", "content": system})
     messages.append(user_message(question, audio_entries(audios, transcript), separator=separator))
     return messages
-
-
-def strip_locators(text: str) -> str:
-    """The text of a content with its locators removed (for text-only consumers)."""
-    return text.replace(AUDIO_LOCATOR, " ").strip()
 
 
 def wav_bytes(source: Any, sampling_rate: int | None = None) -> bytes:

@@ -56,12 +56,6 @@ class WhisperPerception(nn.Module):
 
         return log_mel_windows(windows, self.n_mels, self.pad_to_30s, self.encoder.conv1.weight.device)
 
-    def features_30s(self, windows: list[np.ndarray]) -> torch.Tensor:
-        """W windows -> log-mel (W, M, 3000), each padded to 30 s (official; what ASR needs)."""
-        from desta.model.processor import log_mel_windows
-
-        return log_mel_windows(windows, self.n_mels, True, self.encoder.conv1.weight.device)
-
     def encode(self, mel: torch.Tensor) -> EncoderOutput:
         """mel: (W, M, T) -> taps L x (W, T/2, D) and the post-LayerNorm last layer (W, T/2, D)."""
         enc = self.encoder
@@ -164,7 +158,9 @@ def _whisper_tokenizer(vocab_size: int):
         ) from err
     multilingual = vocab_size >= 51865
     num_languages = vocab_size - 51765 - int(multilingual)
-    return get_tokenizer(multilingual, num_languages=num_languages, language="en" if multilingual else None, task="transcribe")
+    return get_tokenizer(
+        multilingual, num_languages=num_languages, language="en" if multilingual else None, task="transcribe"
+    )
 
 
 def _suppress_ids(tok) -> list[int]:
@@ -184,12 +180,16 @@ class SpeechDetector:
         try:
             from silero_vad import get_speech_timestamps, load_silero_vad
         except ImportError as err:  # pragma: no cover
-            raise ImportError("voice activity detection needs `pip install --no-deps silero-vad onnxruntime`") from err
+            raise ImportError(
+                "voice activity detection needs `pip install --no-deps silero-vad onnxruntime`"
+            ) from err
         self._model = load_silero_vad(onnx=True)
         self._timestamps = get_speech_timestamps
 
     def has_speech(self, wave: np.ndarray) -> bool:
         if wave.size < SAMPLE_RATE // 10:
             return False
-        stamps = self._timestamps(torch.from_numpy(np.ascontiguousarray(wave)), self._model, sampling_rate=SAMPLE_RATE)
+        stamps = self._timestamps(
+            torch.from_numpy(np.ascontiguousarray(wave)), self._model, sampling_rate=SAMPLE_RATE
+        )
         return len(stamps) > 0
