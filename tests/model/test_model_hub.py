@@ -65,6 +65,15 @@ def test_a_missing_local_folder_is_not_a_hub_error(name):
         desta.load_model(name)
 
 
+def test_a_file_given_as_model_is_not_a_folder(tmp_path):
+    import desta
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"not a folder")
+    with pytest.raises(CheckpointError, match="not a folder"):
+        desta.load_model(str(weights))
+
+
 def test_public_api_is_listed():
     import desta
 

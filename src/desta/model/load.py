@@ -138,7 +138,8 @@ def _load_model(name, device, llm_dtype, merge_lora: bool, verbose: bool, config
         if packaged.is_dir():
             path = packaged
         elif looks_local(str(name)):
-            raise CheckpointError(f"no such folder: {name} (a model folder holds config.json + {ADAPTER_FILE})")
+            what = "not a folder" if path.exists() else "no such folder"
+            raise CheckpointError(f"{what}: {name} (a model folder holds config.json + {ADAPTER_FILE})")
         else:
             path = _download(str(name))
     config, state = _read_adapter_dir(path)
