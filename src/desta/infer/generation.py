@@ -220,7 +220,7 @@ class Generator:
         thread.start()
         # hold back enough text that a stop string split across pieces is still cut, as generate cuts it
         hold = max((len(x) for x in options.stop), default=1) - 1
-        pending, sent, stopped, drained = "", "", False, False
+        pending, sent, stopped, drained = "", False, False, False
         try:
             for piece in streamer:
                 if stopped or not piece:
@@ -237,7 +237,7 @@ class Generator:
                     ready = ready.lstrip()
                 if ready:
                     yield ready
-                    sent += ready
+                    sent = True
             tail = pending.rstrip() if sent else pending.strip()
             if tail and not stopped:
                 yield tail
