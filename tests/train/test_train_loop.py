@@ -238,3 +238,27 @@ def test_validation_answers_fixed_rows_and_logs_them(backbones, corpus, tmp_path
         assert s["prompt"].endswith("Is the tone high or low?") and s["reference"].startswith("The tone is")
         assert isinstance(s["prediction"], str) and not s["prediction"].startswith("<error")
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_init_from_starts_at_a_trained_adapter_and_refuses_another_architecture(backbones, corpus, tmp_path):
+    from desta.errors import ConfigError
+    from desta.train.train import build_for_training
+
+    first = tmp_path / "first"
+    run(backbones, corpus, first, optim__max_steps=2, optim__lr=1e-2)
+    trained = load_file(str(first / "model" / "model.safetensors"))
+    cfg = load_config(None, overrides(*backbones, corpus, tmp_path / "second", run__init_from=str(first / "model")))
+    model = build_for_training(cfg, torch.device("cpu"), use_bf16=False)
+    got = model.adapter_state_dict()
+    assert set(got) == set(trained)
+    assert all(torch.equal(got[k].float(), trained[k].float()) for k in trained)  # the trained weights, not a fresh init
+    fresh = build_for_training(load_config(None, overrides(*backbones, corpus, tmp_path / "x")), torch.device("cpu"), False)
+    assert any(not torch.equal(fresh.adapter_state_dict()[k], trained[k]) for k in trained)
+
+    other = load_config(None, overrides(*backbones, corpus, tmp_path / "third", run__init_from=str(first / "model"),
+                                        model__prompt_size=3))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"run.init_from=.*first.*prompt_size: 4 there, 3 here"):
+        build_for_training(other, torch.device("cpu"), use_bf16=False)
+    missing = load_config(None, overrides(*backbones, corpus, tmp_path / "fourth", run__init_from=str(tmp_path / "nope")))
+    with pytest.raises(ConfigError, match=r"run.init_from=.*nope.*no such folder"):
+        build_for_training(missing, torch.device("cpu"), use_bf16=False)

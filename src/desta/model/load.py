@@ -128,10 +128,8 @@ def load_model(
     return _load_model(name, device, llm_dtype, merge_lora, verbose, config_overrides)
 
 
-def _load_model(name, device, llm_dtype, merge_lora: bool, verbose: bool, config_overrides: dict) -> DeSTAModel:
-    name = DEFAULT_MODEL if name is None else name
-    if str(name) == "untrained":  # desta-tiny's architecture with a random adapter (for trying things out)
-        return build_model(tiny_config().replace(**config_overrides), device=device, llm_dtype=llm_dtype, verbose=verbose)
+def read_adapter(name: str | os.PathLike) -> tuple[DeSTAConfig, dict[str, torch.Tensor]]:
+    """(config, adapter weights) of a trained model: a packaged name (``desta-tiny``), a folder or a hub id."""
     path = Path(name)
     if not path.is_dir():
         packaged = packaged_model_dir(str(name))
@@ -142,7 +140,14 @@ def _load_model(name, device, llm_dtype, merge_lora: bool, verbose: bool, config
             raise CheckpointError(f"{what}: {name} (a model folder holds config.json + {ADAPTER_FILE})")
         else:
             path = _download(str(name))
-    config, state = _read_adapter_dir(path)
+    return _read_adapter_dir(path)
+
+
+def _load_model(name, device, llm_dtype, merge_lora: bool, verbose: bool, config_overrides: dict) -> DeSTAModel:
+    name = DEFAULT_MODEL if name is None else name
+    if str(name) == "untrained":  # desta-tiny's architecture with a random adapter (for trying things out)
+        return build_model(tiny_config().replace(**config_overrides), device=device, llm_dtype=llm_dtype, verbose=verbose)
+    config, state = read_adapter(name)
     if config_overrides:
         config = config.replace(**config_overrides)
     model = build_model(config, device=device, llm_dtype=llm_dtype, seed=None, verbose=verbose)

@@ -77,6 +77,9 @@ class DistillConfig:
 @dataclass(frozen=True)
 class RunConfig:
     out_dir: str = "runs/desta"
+    # a trained DeSTA model (packaged name such as desta-tiny, folder or hub id) whose adapter weights
+    # start this run instead of a fresh connector (fine-tuning); its architecture must equal `model`'s
+    init_from: str = ""
     seed: int = 42
     device: str = "auto"  # auto: cuda if available, else cpu
     # auto: bf16 on GPU, fp32 on CPU; fast: bf16 also on CPUs that compute it natively; fp32; bf16

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from desta.errors import ConfigError
+from desta.errors import ConfigError, DeSTAError
 from desta.model.desta import DeSTAModel
 from desta.model.hub import save_pretrained
 from desta.model.load import build_model
@@ -128,9 +128,41 @@ def build_for_training(cfg: TrainConfig, device: torch.device, use_bf16: bool) -
     model_cfg = cfg.model.replace(max_transcript_tokens=cfg.data.max_transcript_tokens, untrained=True)
     llm_dtype = torch.bfloat16 if use_bf16 else torch.float32
     model = build_model(model_cfg, device=device, llm_dtype=llm_dtype, seed=cfg.run.seed)
+    if cfg.run.init_from:
+        init_from_adapter(model, cfg.run.init_from)
     del model.perception.whisper.model.decoder  # official: the decoder is not needed in training
     model.perception.whisper.proj_out = None
     return model.train()
+
+
+#: config fields that decide which weights an adapter holds and what they mean
+ARCHITECTURE_FIELDS = (
+    "encoder_model_id", "llm_model_id", "prompt_size", "qformer_num_hidden_layers", "qformer_intermediate_size",
+    "target_layer_ids", "use_lora", "lora_r", "lora_target_modules",
+)  # fmt: skip
+
+
+def init_from_adapter(model: DeSTAModel, name: str) -> None:
+    """Copy a trained model's adapter into ``model`` (``run.init_from``): same architecture or an error."""
+    from desta.model.convert import load_adapter_strict
+    from desta.model.load import read_adapter
+
+    try:
+        source, state = read_adapter(name)
+    except DeSTAError as err:
+        raise ConfigError(f"run.init_from={name!r}: {err}") from None
+    here = model.config
+
+    def value(cfg, f: str):  # taps: the resolved layer list (None means the encoder's default)
+        if f == "target_layer_ids":
+            return cfg.replace(encoder_layers=cfg.encoder_layers or here.encoder_layers).taps
+        return getattr(cfg, f)
+
+    differ = [f for f in ARCHITECTURE_FIELDS if value(source, f) != value(here, f)]
+    if differ:
+        pairs = ", ".join(f"{f}: {value(source, f)!r} there, {value(here, f)!r} here" for f in differ)
+        raise ConfigError(f"run.init_from={name!r} has another architecture than the recipe's model ({pairs})")
+    load_adapter_strict(model, state)
 
 
 def wrap_distributed(
