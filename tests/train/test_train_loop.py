@@ -262,3 +262,20 @@ def test_init_from_starts_at_a_trained_adapter_and_refuses_another_architecture(
     missing = load_config(None, overrides(*backbones, corpus, tmp_path / "fourth", run__init_from=str(tmp_path / "nope")))
     with pytest.raises(ConfigError, match=r"run.init_from=.*nope.*no such folder"):
         build_for_training(missing, torch.device("cpu"), use_bf16=False)
+
+
+def test_an_epochs_incomplete_accumulation_does_not_leak_into_the_next_epoch(backbones, tmp_path, monkeypatch):
+    # 12 rows in batches of 4 with grad_accum=2: each epoch has 3 micro-batches, one optimizer step and
+    # one micro-batch left over; its gradients used to be added to the next epoch's first step
+    corpus = write_corpus(tmp_path / "data", n=12)
+    starts: list[bool] = []
+    real = loop_module.run_epoch
+
+    def checked(t, pos, batches, meter, pbar):
+        starts.append(all(p.grad is None or not p.grad.any() for p in t.trainable))
+        return real(t, pos, batches, meter, pbar)
+
+    monkeypatch.setattr(loop_module, "run_epoch", checked)
+    summary = run(backbones, corpus, tmp_path / "run", optim__grad_accum=2, optim__epochs=3, data__length_bucketing=False)
+    assert summary["steps"] == 3 and len(starts) == 3
+    assert all(starts), f"gradients left over at the start of epochs: {starts}"

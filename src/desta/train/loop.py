@@ -142,6 +142,10 @@ def run_epoch(t: Trainer, pos: Position, batches: list[list[int]], meter: _Meter
         after_step(t, pos.resume_point(len(batches)), lr, grad_norm, meter)
         if pos.step >= t.total_steps:
             break
+    if micro % cfg.optim.grad_accum:
+        # the epoch's last, incomplete accumulation is dropped (total_steps does not count it either):
+        # its gradients must not leak into the next epoch's first step
+        t.optimizer.zero_grad(set_to_none=True)
     return usable
 
 
