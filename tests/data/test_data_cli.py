@@ -62,3 +62,33 @@ def test_generate_sizes_follow_the_backend(tmp_path, monkeypatch, capsys, argv, 
     assert (config["batch_size"], config["sampling"]["max_new_tokens"]) == expected
     assert made[0][0] == argv[1]
     capsys.readouterr()
+
+
+def test_engine_args_reach_the_vllm_engine_and_bad_ones_are_named(tmp_path, monkeypatch, capsys):
+    import desta.data.backends as backends
+    from desta.cli import main
+    from desta.data.cli import parse_engine_args
+
+    assert parse_engine_args(["max_model_len=4096", "enforce-eager=true", "dtype=bfloat16", "x={\"a\": 1}"]) == {
+        "max_model_len": 4096, "enforce_eager": True, "dtype": "bfloat16", "x": {"a": 1},
+    }  # fmt: skip
+    for bad in ("max_model_len", "=3", "bad name=1"):
+        with pytest.raises(DeSTAError, match=f"--engine-arg '{bad}': expected NAME=VALUE"):
+            parse_engine_args([bad])
+
+    made: list[tuple[str, dict]] = []
+
+    def fake_make_backend(name, model, **options):
+        made.append((name, options))
+        return FakeBackend(model_id=model)
+
+    monkeypatch.setattr(backends, "make_backend", fake_make_backend)
+    manifest = tmp_path / "records.jsonl"
+    write_records(manifest, [AudioRecord(id="a", audio="a.wav", corpus="Toy", duration=1.0, transcript="hi")])
+    argv = ["data", "generate", str(manifest), "--quiet", "--engine-arg", "max_model_len=2048"]
+    main([*argv, "-o", str(tmp_path / "gen"), "--backend", "vllm", "--engine-arg", "tensor_parallel_size=2"])
+    assert made == [("vllm", {"engine_kwargs": {"max_model_len": 2048, "tensor_parallel_size": 2}})]
+    capsys.readouterr()
+    assert main([*argv, "-o", str(tmp_path / "gen2"), "--backend", "openai"]) != 0
+    assert "--engine-arg applies to the vllm engine, not to 'openai'" in capsys.readouterr().err
+    assert not (tmp_path / "gen2").exists() and len(made) == 1  # refused before any work

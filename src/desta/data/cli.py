@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from desta.errors import DeSTAError
 
@@ -99,6 +100,22 @@ def parse_weights(items: list[str] | None) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
+def parse_engine_args(items: list[str] | None) -> dict[str, Any]:
+    """``["max_model_len=4096", "enforce_eager=true"]`` -> ``{"max_model_len": 4096, "enforce_eager": True}``
+    (values read as JSON where they parse, else kept as strings: ``dtype=bfloat16``)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        name, eq, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not eq or not name.isidentifier():
+            raise DeSTAError(f"--engine-arg {item!r}: expected NAME=VALUE, e.g. max_model_len=4096 or dtype=bfloat16")
+        try:
+            out[name] = json.loads(value)
+        except ValueError:
+            out[name] = value
+    return out
+
+
 def _generate(args: argparse.Namespace) -> int:
     from desta.data.backends import BackendSpec, make_backend, suggested_sizes
     from desta.data.filters import FilterConfig
@@ -131,6 +148,11 @@ def _generate(args: argparse.Namespace) -> int:
         options = {"base_url": args.base_url, "concurrency": args.concurrency, "timeout": args.timeout}
     elif engine == "transformers":
         options = {"device": args.device}
+    engine_args = parse_engine_args(args.engine_arg)
+    if engine_args:
+        if engine != "vllm":
+            raise DeSTAError(f"--engine-arg applies to the vllm engine, not to {engine!r}")
+        options = {"engine_kwargs": engine_args}
     records_path = Path(args.records)
     total = _count_lines(records_path)
     records = read_records(records_path)
@@ -313,6 +335,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="vllm",
         help="backend inside each Ray replica",
     )
+    p.add_argument(
+        "--engine-arg", action="append", metavar="NAME=VALUE",
+        help="vllm engine: an argument of vllm.LLM, repeatable (e.g. --engine-arg max_model_len=4096 "
+        "--engine-arg tensor_parallel_size=2 --engine-arg dtype=bfloat16); values read as JSON where they parse",
+    )  # fmt: skip
     p.add_argument("--replicas", type=int, default=1, help="Ray: LLM replicas (one per GPU)")
     p.add_argument("--num-gpus", type=float, default=0.0, help="Ray: GPUs per replica")
     p.add_argument("--ray-address", help="Ray: cluster address (default: local)")
