@@ -54,7 +54,7 @@ def test_transcript_for_two_clips_is_refused(tmp_path, capsys):
 @pytest.mark.slow
 def test_shipped_model_answers_the_readme_question(capsys):
     """desta-tiny on the bundled LibriVox clip answers both parts: what is said and the speaker's sex."""
-    from desta.train.probes import score_content, score_gender
+    from desta.rules import score_content, score_gender
 
     question = "What is said, and is the speaker a man or a woman?"
     assert main(["ask", "--show-transcript", "--max-new-tokens", "64", example_clip(), question]) == 0

@@ -9,7 +9,7 @@ import desta
 from desta.data.records import AudioRecord
 from desta.model.load import example_clip
 from desta.model.lora import merge_lora, unmerge_lora
-from desta.train.probes import audio_conversation
+from desta.recipes.tiny.probes import audio_conversation
 
 
 @pytest.mark.slow

@@ -139,7 +139,7 @@ def test_empty_train_path_fails_before_work():
 def test_tiny_system_prompt_is_the_one_its_training_rows_carry():
     from desta.data.generate import TRAINING_SYSTEM_PROMPT
     from desta.model.load import TINY_CONFIG
-    from desta.train.tiny import BREVITY
+    from desta.recipes.tiny.stages import BREVITY
 
     cfg = load_config(ROOT / "recipes" / "desta-tiny.yaml")
     assert cfg.model.system_prompt == TINY_CONFIG.system_prompt == TRAINING_SYSTEM_PROMPT + BREVITY

@@ -262,7 +262,6 @@ def test_rerun_of_a_finished_run_rebuilds_report_and_card_without_a_model(tmp_pa
     """run_tiny over a run folder whose stages are all on disk: no model is loaded or trained, and the
     report and card come from the cached evaluations (the shipped run's results)."""
     from desta.recipes.tiny import run_tiny
-    from desta.train import tiny as old_home
 
     shipped = json.loads((ROOT / "src" / "desta" / "assets" / "desta-tiny" / "results.json").read_text())
     rec = AudioRecord(id="a", audio="a.wav", corpus="synth", transcript="Hi there.", kind="speech")
@@ -290,4 +289,3 @@ def test_rerun_of_a_finished_run_rebuilds_report_and_card_without_a_model(tmp_pa
     assert [
         json.loads(line)["response"] for line in (tmp_path / "task" / "train.jsonl").read_text().splitlines()
     ] == ["Hi there."]
-    assert old_home.run_tiny is run_tiny and old_home.TinyOptions is TinyOptions  # the CLI's import path

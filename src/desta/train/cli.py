@@ -45,7 +45,7 @@ def register_recipe(sub: argparse._SubParsersAction) -> None:
         "--out", default="runs/tiny", help="working folder (stages already done there are skipped)"
     )
     from desta.model.precision import PRECISIONS
-    from desta.train.tiny import TinyOptions
+    from desta.recipes.tiny import TinyOptions
 
     d = TinyOptions()
     p.add_argument("--num-clips", type=int, default=d.num_clips)
@@ -71,7 +71,7 @@ def register_recipe(sub: argparse._SubParsersAction) -> None:
 
 
 def run_recipe(args: argparse.Namespace) -> int:
-    from desta.train.tiny import TinyOptions, run_tiny
+    from desta.recipes.tiny import TinyOptions, run_tiny
 
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     run_tiny(
