@@ -10,6 +10,7 @@ substitution is recorded in `Judge.stamp` and written next to the scores.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -247,4 +248,75 @@ def ask_many(
     return results
 
 
-__all__ = ["EvalError", "Judge", "JudgeOptions", "JudgeSpec", "Judgment", "ask_many", "require_judge"]
+def first_verdict(values: Sequence[Any]) -> float:
+    """1.0 when the first parsed sample is a yes (True), else 0.0: the one-sample yes/no protocols."""
+    return float(bool(values[0]))
+
+
+def tally_judgments(
+    judgments: Mapping[str, Judgment],
+    counts: dict[str, int],
+    value: Callable[[Sequence[Any]], float] = first_verdict,
+) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """Each judgment's score and record, counted the one way every judged task reports it.
+
+    A failed request adds to ``counts["judge_failures"]``, a judgment with no parsable sample to
+    ``counts["unparsed"]``; both get no score (the task decides what an unscored item is worth). The
+    rest add to ``counts["scored"]`` and score ``value(parsed samples)``.
+    Returns (key -> score for the scored keys, key -> ``{"judge": raw texts, "error": ...}`` for all),
+    both in the order of ``judgments``.
+    """
+    scores: dict[str, float] = {}
+    details: dict[str, dict[str, Any]] = {}
+    for key, j in judgments.items():
+        if j.error is not None:
+            counts["judge_failures"] += 1
+        elif not j.values:
+            counts["unparsed"] += 1
+        else:
+            counts["scored"] += 1
+            scores[key] = value(j.values)
+        details[key] = {"judge": list(j.raw), "error": j.error}
+    return scores, details
+
+
+def ask_verdicts(
+    judge: Judge | None,
+    task: str,
+    spec: JudgeSpec,
+    requests: Mapping[str, Sequence[Mapping[str, str]]],
+    parse: Callable[[str], Any],
+    counts: dict[str, int],
+    value: Callable[[Sequence[Any]], float] = first_verdict,
+) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """`ask_many` + `tally_judgments`: the judge is required only when there is something to ask
+    (no requests: nothing asked, nothing counted, `JudgeUnavailableError` never raised)."""
+    if not requests:
+        return {}, {}
+    judgments = ask_many(require_judge(judge, task, spec), spec, requests, parse)
+    return tally_judgments(judgments, counts, value)
+
+
+_RESULT_VERDICT = re.compile(r"(?i)result:\s*\**\s*(yes|no)")
+
+
+def parse_result_verdict(text: str) -> bool | None:
+    """desta's own judge prompts' ``Result: YES|NO`` (any case, spaces and markdown ``*`` tolerated)
+    -> True / False; None when there is no such line. Benchmarks with an official regex keep theirs."""
+    m = _RESULT_VERDICT.search(text)
+    return None if m is None else m.group(1).lower() == "yes"
+
+
+__all__ = [
+    "EvalError",
+    "Judge",
+    "JudgeOptions",
+    "JudgeSpec",
+    "Judgment",
+    "ask_many",
+    "ask_verdicts",
+    "first_verdict",
+    "parse_result_verdict",
+    "require_judge",
+    "tally_judgments",
+]

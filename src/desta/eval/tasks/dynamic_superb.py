@@ -25,12 +25,13 @@ from desta.eval.base import (
     Scores,
     Task,
     answered,
+    breakdown_of,
     check_audio_files,
     new_counts,
     system_message,
     user_message,
 )
-from desta.eval.judge import JudgeSpec, ask_many, require_judge
+from desta.eval.judge import JudgeSpec, ask_verdicts, parse_result_verdict
 from desta.eval.tasks.common import audio_source, read_json_records, read_parquet_records
 from desta.messages import AUDIO_LOCATOR
 
@@ -50,12 +51,6 @@ Model response: {response}
 
 Does the model response express the reference label (the same class, with any wording)? If the response gives a different answer, several answers, or no answer, it does not match.
 Answer in the format "Result: <YES or NO>"."""
-_RESULT = re.compile(r"(?i)result:\s*\**\s*(yes|no)")
-
-
-def parse_match(text: str) -> bool | None:
-    m = _RESULT.search(text)
-    return None if m is None else m.group(1).lower() == "yes"
 
 
 def _norm(text: str) -> str:
@@ -124,21 +119,8 @@ class DynamicSuperb(Task):
                 continue
             user = JUDGE_USER.format(instruction=it.data["instruction"], label=label, response=response)
             requests[it.id] = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
-        details: dict[str, Any] = {}
-        if requests:
-            for key, j in ask_many(
-                require_judge(judge, self.NAME, JUDGE), JUDGE, requests, parse_match
-            ).items():
-                if j.error is not None:
-                    counts["judge_failures"] += 1
-                elif not j.values:
-                    counts["unparsed"] += 1
-                else:
-                    counts["scored"] += 1
-                    correct[key] = float(bool(j.values[0]))
-                details[key] = {"judge": list(j.raw), "error": j.error}
-        from desta.eval.base import breakdown_of
-
+        judged, details = ask_verdicts(judge, self.NAME, JUDGE, requests, parse_result_verdict, counts)
+        correct.update(judged)
         n = len(items)
         metrics = {"accuracy": 100.0 * sum(correct.values()) / n if n else 0.0}
         protocol = {

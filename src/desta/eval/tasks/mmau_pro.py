@@ -16,7 +16,6 @@ match instead (**substitution, stamped in the protocol**). Open-ended items go t
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from desta.eval.base import (
     system_message,
     user_message,
 )
-from desta.eval.judge import JudgeSpec, ask_many, require_judge
+from desta.eval.judge import JudgeSpec, ask_verdicts, parse_result_verdict
 from desta.eval.scorers.string_match import string_match as mmau_string_match
 from desta.eval.tasks.common import audio_source, read_json_records, read_parquet_records
 from desta.messages import AUDIO_LOCATOR
@@ -53,12 +52,6 @@ Reference answer: {answer}
 Model answer: {response}
 
 Is the model answer correct with respect to the reference answer? Answer in the format "Result: <YES or NO>"."""
-_RESULT = re.compile(r"(?i)result:\s*\**\s*(yes|no)")
-
-
-def _parse(text: str) -> bool | None:
-    m = _RESULT.search(text)
-    return None if m is None else m.group(1).lower() == "yes"
 
 
 class MMAUPro(Task):
@@ -137,17 +130,8 @@ class MMAUPro(Task):
                     question=it.data["question"], answer=it.data["answer"], response=response
                 )
                 requests[it.id] = [{"role": "user", "content": text}]
-        details: dict[str, Any] = {}
-        if requests:
-            for key, j in ask_many(require_judge(judge, self.NAME, JUDGE), JUDGE, requests, _parse).items():
-                if j.error is not None:
-                    counts["judge_failures"] += 1
-                elif not j.values:
-                    counts["unparsed"] += 1
-                else:
-                    counts["scored"] += 1
-                    correct[key] = float(bool(j.values[0]))
-                details[key] = {"judge": list(j.raw), "error": j.error}
+        judged, details = ask_verdicts(judge, self.NAME, JUDGE, requests, parse_result_verdict, counts)
+        correct.update(judged)
         metrics = {"accuracy": 100.0 * sum(correct.values()) / len(items) if items else 0.0}
         protocol = {
             "closed_form": "SUBSTITUTED: MMAU string match instead of NV-Embed similarity (not comparable)",

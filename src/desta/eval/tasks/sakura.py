@@ -35,7 +35,7 @@ from desta.eval.base import (
     system_message,
     user_message,
 )
-from desta.eval.judge import JudgeSpec, ask_many, require_judge
+from desta.eval.judge import JudgeSpec, ask_verdicts
 from desta.eval.scorers.option_match import option_match
 from desta.messages import AUDIO_LOCATOR
 
@@ -169,22 +169,10 @@ class SAKURA(Task):
         requests = {}
         for it, prediction in answered(items, predictions, counts):
             requests[it.id] = judge_messages(it.data["instruction"], it.data["answer"], prediction)
-        judgments = (
-            ask_many(require_judge(judge, self.NAME, JUDGE), JUDGE, requests, parse_judgement)
-            if requests
-            else {}
-        )
-        correct: dict[str, float] = {}
-        details = {}
-        for key, j in judgments.items():
-            if j.error is not None:
-                counts["judge_failures"] += 1
-            elif not j.values:
-                counts["unparsed"] += 1
-            else:
-                counts["scored"] += 1
-                correct[key] = float(bool(j.values[0]))
-            details[key] = {"judge": list(j.raw), "error": j.error, "correct": bool(correct.get(key, 0.0))}
+        correct, judged = ask_verdicts(judge, self.NAME, JUDGE, requests, parse_judgement, counts)
+        details: dict[str, Any] = {
+            key: {**d, "correct": bool(correct.get(key, 0.0))} for key, d in judged.items()
+        }
         by = breakdown_of(items, correct)
         metrics: dict[str, float] = {}
         for hop in self.hops:

@@ -40,7 +40,7 @@ from desta.eval.base import (
     user_message,
 )
 from desta.eval.ifeval import IFEvalArgumentError, speech_ifeval_follow
-from desta.eval.judge import JudgeSpec, ask_many, require_judge
+from desta.eval.judge import JudgeSpec, ask_verdicts
 from desta.eval.tasks.common import read_json_records
 from desta.messages import AUDIO_LOCATOR
 
@@ -156,18 +156,9 @@ class SpeechIFEval(Task):
             counts["unknown_instructions"] += len(res.unknown)
             follow[it.id] = float(res.follow_all)
             details[it.id] = {"follow_instruction_list": list(res.follow_list)}
-        if cot_requests:
-            for key, j in ask_many(
-                require_judge(judge, self.NAME, JUDGE), JUDGE, cot_requests, parse_result
-            ).items():
-                if j.error is not None:
-                    counts["judge_failures"] += 1
-                elif not j.values:
-                    counts["unparsed"] += 1
-                else:
-                    counts["scored"] += 1
-                    follow[key] = float(bool(j.values[0]))
-                details[key] = {"judge": list(j.raw), "error": j.error}
+        cot_follow, cot_details = ask_verdicts(judge, self.NAME, JUDGE, cot_requests, parse_result, counts)
+        follow.update(cot_follow)
+        details.update(cot_details)
         by = breakdown_of(items, follow)
         metrics = {f"{p}_rate": by["part"][p]["score"] for p in self.parts if p in by.get("part", {})}
         metrics["ifrate"] = mean(metrics.values())

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from desta.eval.base import Item
-from desta.eval.judge import JudgeSpec, ask_many, require_judge
+from desta.eval.judge import JudgeSpec, Judgment, ask_many, require_judge, tally_judgments
 from desta.eval.tasks.voicebench_rules import SubsetResult, split_answered
 
 JUDGE = JudgeSpec(
@@ -78,6 +78,17 @@ def first_turn(prompt: Any) -> str:
     return str(prompt)
 
 
+def mean_score(values: Sequence[int]) -> float:
+    """open: the mean of the parsed 1-5 samples."""
+    return sum(float(v) for v in values) / len(values)
+
+
+def majority_yes(values: Sequence[int]) -> float:
+    """qa: 1.0 when more parsed samples say Yes than No (a tie is No)."""
+    yes = sum(values)
+    return float(yes > len(values) - yes)
+
+
 def _messages(user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
 
@@ -100,22 +111,13 @@ def score_judged(
         requests[it.id] = _messages(text)
     floor = 1.0 if kind == "open" else 0.0
     per_item = {it.id: floor for it in items}
-    details: dict[str, Any] = {}
+    judgments: dict[str, Judgment] = {}
     if requests:
-        the_judge = require_judge(judge, task, JUDGE)
         parse = parse_open_score if kind == "open" else parse_yes_no
-        for key, j in ask_many(the_judge, JUDGE, requests, parse).items():
-            counts["unparsed_samples"] += j.unparsed
-            details[key] = {"judge": list(j.raw), "error": j.error}
-            if j.error is not None or not j.values:
-                counts["judge_failures" if j.error is not None else "unparsed"] += 1
-                continue
-            counts["scored"] += 1
-            if kind == "open":
-                per_item[key] = sum(float(v) for v in j.values) / len(j.values)
-            else:
-                yes = sum(j.values)
-                per_item[key] = float(yes > len(j.values) - yes)
+        judgments = ask_many(require_judge(judge, task, JUDGE), JUDGE, requests, parse)
+    counts["unparsed_samples"] = sum(j.unparsed for j in judgments.values())
+    scores, details = tally_judgments(judgments, counts, mean_score if kind == "open" else majority_yes)
+    per_item.update(scores)
     n = len(items)
     mean = sum(per_item.values()) / n if n else 0.0
     value = mean if kind == "open" else 100.0 * mean
