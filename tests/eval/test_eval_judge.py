@@ -174,3 +174,8 @@ def test_task_without_judge_says_how_to_configure_one(tmp_path):
             None,
             RunOptions(progress=False, plots=False),
         )
+
+
+def test_sakura_scores_no_items_as_zero_without_a_judge():
+    scores = get_task("sakura").score([], {})
+    assert scores.metrics["accuracy"] == 0.0 and scores.metrics["option_match_accuracy"] == 0.0

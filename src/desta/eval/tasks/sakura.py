@@ -176,9 +176,8 @@ class SAKURA(Task):
         by = breakdown_of(items, correct)
         metrics: dict[str, float] = {}
         for hop in self.hops:
-            per_track = [
-                by["track_hop"][f"{t}/{hop}"]["score"] for t in self.tracks if f"{t}/{hop}" in by["track_hop"]
-            ]
+            cells = by.get("track_hop", {})  # none without items
+            per_track = [cells[f"{t}/{hop}"]["score"] for t in self.tracks if f"{t}/{hop}" in cells]
             metrics[f"{hop}_hop"] = mean(per_track)
         metrics["accuracy"] = mean(metrics[f"{h}_hop"] for h in self.hops)
         metrics.update(self._option_match(items, predictions, details))
@@ -210,7 +209,7 @@ class SAKURA(Task):
             ok = response is not None and option_match(it.data["instruction"], it.data["answer"], response)
             hits[it.id] = float(ok)
             details.setdefault(it.id, {})["option_match"] = ok
-        by = breakdown_of(items, hits)["track_hop"]
+        by = breakdown_of(items, hits).get("track_hop", {})
         out = {}
         for hop in self.hops:
             out[f"option_match_{hop}_hop"] = mean(
