@@ -5,6 +5,11 @@ regression fit on the corpus's training split, scored on its synthetic test spli
 held-out suite (recipes/tiny/heldout.py). Also a per-layer probe and a pitch-only baseline (median F0).
 
     python recipes/logs/desta-tiny/gender_probe.py runs/tiny-v3/corpus > recipes/logs/desta-tiny/gender-probe.md
+    python recipes/logs/desta-tiny/gender_probe.py runs/tiny-v3/corpus --crossed 240   # + pitch-crossed clips
+
+``--crossed N`` adds N espeak-ng clips of the training voices at the other gender's pitch (male variants
+at -p 85-99, female at -p 0-15; sentences of the corpus's training split) to the probe's training set:
+does breaking the pitch shortcut carry to the real male voice?
 """
 
 from __future__ import annotations
@@ -53,6 +58,31 @@ def median_f0(wave: np.ndarray, sr: int = 16000) -> float:
     return float(np.median(f0)) if f0 else 0.0
 
 
+def crossed_clips(corpus: Path, n: int, out: Path) -> list[tuple[str, int]]:
+    """(wav path, 1 if male) for ``n`` pitch-crossed espeak-ng clips (cached under ``out``)."""
+    import subprocess
+
+    from desta.data.synth_voices import ESPEAK_VARIANTS, ESPEAK_VOICES
+
+    rng = random.Random(1)
+    sentences = [r.transcript for r in read_records(corpus / "train.jsonl") if r.corpus == "synth-espeak"]
+    langs = {r.language for r in read_records(corpus / "train.jsonl") if r.corpus == "synth-espeak"}
+    out.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for i in range(n):
+        variant, gender = ESPEAK_VARIANTS["train"][i % len(ESPEAK_VARIANTS["train"])]
+        lang = rng.choice(sorted(langs))
+        voice = rng.choice(ESPEAK_VOICES[lang])[0]
+        pitch = rng.randint(85, 99) if gender == "Male" else rng.randint(0, 15)
+        text = rng.choice(sentences)
+        path = out / f"crossed-{i:04d}.wav"
+        if not path.exists():
+            subprocess.run(["espeak-ng", "-v", f"{voice}+{variant}", "-p", str(pitch), "-w", str(path), text],
+                           check=True, capture_output=True)  # fmt: skip
+        clips.append((str(path), int(gender == "Male")))
+    return clips
+
+
 def fit(x: np.ndarray, y: np.ndarray, steps: int = 500, l2: float = 1e-3):
     mu, sd = x.mean(0), x.std(0) + 1e-6
     xt = torch.tensor((x - mu) / sd, dtype=torch.float32)
@@ -74,6 +104,7 @@ def fit(x: np.ndarray, y: np.ndarray, steps: int = 500, l2: float = 1e-3):
 def main() -> None:
     torch.set_num_threads(1)
     corpus = Path(sys.argv[1])
+    crossed = int(sys.argv[sys.argv.index("--crossed") + 1]) if "--crossed" in sys.argv else 0
     model = load_model()
     train = [r for r in read_records(corpus / "train.jsonl") if r.kind == "speech" and gender_of(r)]
     random.Random(0).shuffle(train)
@@ -93,10 +124,22 @@ def main() -> None:
             xs.append(x), f0s.append(f0), ys.append(int(gender_of(r) == "male"))
             who.append((r.attributes or {}).get("Set", r.corpus) + ":" + r.id.split("/")[0].split("-")[0])
         sets[name] = (np.stack(xs), np.array(f0s), np.array(ys), who)
+    if crossed:
+        extra = [
+            (features(model, p), y) for p, y in crossed_clips(corpus, crossed, Path("runs/probe-crossed"))
+        ]
+        x, f0, y, who = sets["train"]
+        sets["train"] = (
+            np.concatenate([x, np.stack([e[0][0] for e in extra])]),
+            np.concatenate([f0, [e[0][1] for e in extra]]),
+            np.concatenate([y, [e[1] for e in extra]]),
+            who + ["crossed"] * len(extra),
+        )
     xtr, f0tr, ytr, _ = sets["train"]
     n_taps = xtr.shape[1]
     print("# Gender probe: Whisper taps -> linear classifier (fit on the training split)\n")
-    print(f"train: {len(ytr)} clips ({int(ytr.sum())} male); taps {n_taps}; features mean+std per tap\n")
+    print(f"train: {len(ytr)} clips ({int(ytr.sum())} male, {crossed} of them pitch-crossed espeak-ng clips); "
+          f"taps {n_taps}; features mean+std per tap\n")  # fmt: skip
     print("| probe | synthetic test | real held-out | real male | real female |\n|---|---|---|---|---|")
     probes = {"all taps": slice(None)} | {f"tap {i}": slice(i, i + 1) for i in range(n_taps)}
     for label, sl in probes.items():
