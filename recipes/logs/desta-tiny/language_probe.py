@@ -4,7 +4,9 @@ language), (2) SmolLM2-135M-Instruct naming the language from the transcript as 
 (3) desta-tiny's open answers to the same clips (from a held-out samples file).
 
     python recipes/logs/desta-tiny/language_probe.py recipes/logs/desta-tiny/heldout-real-baseline-samples.jsonl \
-        > recipes/logs/desta-tiny/language-probe.md
+        [--text-llm offline:qwen2.5-coder-0.5b-instruct] > recipes/logs/desta-tiny/language-probe.md
+
+``--text-llm ID`` also asks another text LLM (a backbone candidate) the same text-only question.
 """
 
 from __future__ import annotations
@@ -24,10 +26,25 @@ from desta.rules import LANGUAGES
 QUESTION = "What language is this text written in? Answer with the language's name."
 
 
+def ask_text(llm, tokenizer, transcript: str) -> str:
+    msgs = [{"role": "user", "content": f'Text: "{transcript}"\n{QUESTION}'}]
+    ids = tokenizer.apply_chat_template(
+        msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    out = llm.generate(**ids, max_new_tokens=16, do_sample=False)
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+
+
 @torch.no_grad()
 def main() -> None:
     torch.set_num_threads(2)
     model = load_model()
+    other = None
+    if "--text-llm" in sys.argv:
+        from desta.model.backbones import load_llm
+
+        other_id = sys.argv[sys.argv.index("--text-llm") + 1]
+        other = load_llm(other_id)
     from desta.model.perception import WhisperTranscriber
 
     asr = WhisperTranscriber(model.perception.whisper, 64)
@@ -45,19 +62,14 @@ def main() -> None:
         logits = asr._step(sot, states, None)[0][0, -1]
         detected = codes[int(logits[torch.tensor(tok.all_language_tokens)].argmax())]
         transcript = asr.transcribe(states)[0]
-        msgs = [{"role": "user", "content": f'Text: "{transcript}"\n{QUESTION}'}]
-        ids = model.tokenizer.apply_chat_template(
-            msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
-        out = model.llm_model.generate(**ids, max_new_tokens=16, do_sample=False)
-        text_answer = model.tokenizer.decode(
-            out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True
-        ).strip()
+        text_answer = ask_text(model.llm_model, model.tokenizer, transcript)
+        other_answer = ask_text(*other, transcript) if other else ""
         d = desta_open.get(r.id)
         rows.append({
             "id": r.id, "gold": LANGUAGES[r.language], "whisper": LANGUAGES.get(detected, detected),
             "transcript": transcript, "text_only": predicted_language(text_answer), "text_answer": text_answer,
-            "desta": d["predicted"] if d else None,
+            "desta": d["predicted"] if d else None, "other": predicted_language(other_answer),
+            "other_answer": other_answer,
         })  # fmt: skip
     n = len(rows)
     print("# Spoken language on the real held-out suite: Whisper, the text LLM, desta-tiny\n")
@@ -67,6 +79,10 @@ def main() -> None:
     print(
         f"| SmolLM2 names the language from the transcript alone | {sum(x['text_only'] == x['gold'] for x in rows)}/{n} |"
     )
+    if other:
+        print(
+            f"| {other_id} names it from the transcript alone | {sum(x['other'] == x['gold'] for x in rows)}/{n} |"
+        )
     both = [x for x in rows if x["whisper"] == x["gold"]]
     print(
         f"| ... where Whisper detected it right | {sum(x['text_only'] == x['gold'] for x in both)}/{len(both)} |"
