@@ -77,3 +77,17 @@ def test_fsdp_checkpoint_resumes(tmp_path):
     log = f"stdout:\n{again.stdout[-2000:]}\nstderr:\n{again.stderr[-2000:]}"
     assert "resumed from" in again.stdout and "at step 2" in again.stdout, log
     assert "trained 4 steps" in again.stdout, log
+
+
+def test_ranks_draw_their_own_dropout_masks(tmp_path):
+    backbones = save_backbones(tmp_path / "bb")
+    corpus = write_corpus(tmp_path / "data", n=16)
+    cfg = overrides(*backbones, corpus, tmp_path / "out", optim__max_steps=1, run__threads=1)
+    cfg["model"]["qformer_dropout"] = 0.1
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(cfg))
+    proc = _torchrun(2, recipe, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = torch.load(tmp_path / "out" / "checkpoint" / "state.pt", weights_only=False)
+    rank0, rank1 = (r["torch"] for r in state["rng"])
+    assert not torch.equal(rank0, rank1)  # equal states: both ranks drew the same masks

@@ -59,6 +59,10 @@ def setup(cfg: TrainConfig, resume: bool = True) -> tuple[Trainer, Position]:
     use_bf16 = resolve_dtype(cfg.run.precision, device) == torch.bfloat16
     model = build_for_training(cfg, device, use_bf16)
     wrapped, trainable, sharded = wrap_distributed(model, cfg, dist, device)
+    if dist.world > 1:
+        # the model is built from one seed on every rank; from here each rank draws its own dropout
+        # masks (one shared seed gave every rank the same masks on different rows)
+        torch.manual_seed(cfg.run.seed + 1_000_003 * dist.rank)
     rows = read_rows(cfg.data.train, cfg.data.max_rows)
     dataset = TrainDataset(rows, model.processor, cfg.data.data_root, cfg.data.max_seq_length)
     val_rows = read_rows(cfg.data.validation)[: cfg.run.validation_samples] if cfg.data.validation else []
