@@ -384,6 +384,7 @@ def test_vllm_serve_answers_the_documented_openai_client(exported, tiny, tmp_pat
         ]
         want = tiny.generate([conv], max_new_tokens=128)[0].text
         assert done.stdout.startswith(want + " "), (done.stdout[:300], want)  # answer, then its usage
+        _generate_through_served_vllm(port, args[args.index("--served-model-name") + 1], tmp_path)
     finally:
         proc.terminate()
         try:
@@ -391,3 +392,35 @@ def test_vllm_serve_answers_the_documented_openai_client(exported, tiny, tmp_pat
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _generate_through_served_vllm(port: int, served: str, tmp_path: Path) -> None:
+    """docs/data.md's second path: `desta data generate --backend openai` against a running `vllm serve`
+    (here the served desta-tiny answering text-only requests), resumable like the in-process engine."""
+    import json
+    import subprocess
+    import sys
+
+    from desta.data.pipeline import shard_paths
+    from desta.data.records import AudioRecord, read_jsonl, write_records
+
+    records = tmp_path / "records.jsonl"
+    write_records(records, [
+        AudioRecord(id=f"t{i}", audio=f"a/t{i}.wav", corpus="Toy", duration=2.0, transcript=f"the number {i}")
+        for i in range(3)
+    ])  # fmt: skip
+    out = tmp_path / "gen-openai"
+    cmd = [sys.executable, "-m", "desta", "data", "generate", str(records), "-o", str(out), "--quiet",
+           "--backend", "openai", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", served,
+           "--max-new-tokens", "32", "--trim-truncated"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
+    assert summary["errors"] == 0 and summary["written"] >= 1 and summary["backend_calls"] >= 3, summary
+    rows = [r for p in shard_paths(out) for r in read_jsonl(p)]
+    assert rows and all(r["response"].strip() for r in rows)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    resumed = json.loads(again.stdout[: again.stdout.rindex("}") + 1])
+    assert (
+        again.returncode == 0 and resumed["backend_calls"] == 0 and resumed["skipped"] == summary["requests"]
+    )
