@@ -14,11 +14,11 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import write_result  # noqa: E402
+from _server import free_port, wait_ready  # noqa: E402
 
 QUESTION = "What is said, and is the speaker a man or a woman?"
 
@@ -30,14 +30,6 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     if done.returncode != 0:
         raise SystemExit(f"{cmd[:4]} failed: {done.stderr[-2000:]}")
     return elapsed, done.stdout.strip()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -52,19 +44,11 @@ def main() -> None:
     py = sys.executable
     here = Path(__file__).resolve().parent
     n = str(args.max_new_tokens)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([py, "-m", "desta", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.time() + 600
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise SystemExit("desta serve did not start") from None
-                time.sleep(1)
+        wait_ready(f"http://127.0.0.1:{port}", server, 600)
         commands = {
             "desta_ask_cold": [py, "-m", "desta", "ask", "--no-stream", "--max-new-tokens", n, clip, QUESTION],
             "peer_cascade": [py, str(here / "peer_cascade.py"), clip, QUESTION, "--max-new-tokens", n],

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from _machine import machine  # bench/ is the folder of this script, so on sys.path
+from _server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = 64
@@ -61,12 +62,6 @@ def serve(port: int) -> None:
         return Response(body, media_type="application/json")
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(port: int, timeout: float = 30.0) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import write_result  # noqa: E402
+from _server import wait_ready  # noqa: E402
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 QUESTIONS = (
@@ -33,22 +34,6 @@ QUESTIONS = (
     "Is the speaker a man or a woman?",
     "Describe the recording briefly.",
 )
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> float:
-    import httpx
-
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode} before it was ready")
-        try:
-            if httpx.get(url + "/v1/models", timeout=2).status_code == 200:
-                return time.perf_counter() - t0
-        except httpx.HTTPError:
-            pass
-        time.sleep(2)
-    raise SystemExit(f"{url} not ready after {timeout:.0f} s")
 
 
 def _requests(n: int, model: str, max_tokens: int) -> list[dict]:
@@ -108,7 +93,7 @@ def _bench(name: str, cmd: list[str], port: int, model: str, args, env: dict) ->
     log = open(Path(tempfile.gettempdir()) / f"vllm-bench-{name}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        ready = _wait_ready(url, proc, args.start_timeout)
+        ready = wait_ready(url, proc, args.start_timeout, poll=2.0)
         asyncio.run(_load(url, _requests(2, model, args.max_tokens), 1))  # warm-up
         levels = [
             asyncio.run(_load(url, _requests(args.requests, model, args.max_tokens), c)) for c in (1, 8)
