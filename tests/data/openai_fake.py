@@ -4,7 +4,9 @@ It checks the API key (401) and the model (404 ``model_not_found``) like a real 
 ``GET /v1/models``, and writes answers that pass the data filters and grounding checks: it reads the
 transcript and gender back out of the seed description in the prompt (``[00:00-00:02] words
 (Gender: Female)``). ``gate`` holds every chat request until it is set; ``refuse`` makes every chat
-request a 400; ``revoke_after=N`` changes the key after N chat requests (a key revoked mid-run).
+request a 400; ``revoke_after=N`` changes the key after N chat requests (a key revoked mid-run);
+``models_status=501`` makes ``GET /v1/models`` answer that status (a minimal server or proxy that
+implements only ``POST /v1/chat/completions``). ``models_requests`` counts the ``GET /v1/models`` asked.
 """
 
 from __future__ import annotations
@@ -49,11 +51,14 @@ class FakeOpenAIServer:
         model: str = "tiny-llm",
         refuse: bool = False,
         revoke_after: int | None = None,
+        models_status: int | None = None,
     ) -> None:
         self.key = key
         self.revoke_after = revoke_after
         self.model = model
         self.refuse = refuse
+        self.models_status = models_status
+        self.models_requests = 0
         self.gate: threading.Event | None = None
         self.chat_requests = 0
         self.unauthorized = 0
@@ -69,6 +74,9 @@ class FakeOpenAIServer:
 
         @app.get("/v1/models")
         async def models(request: Request) -> Any:
+            self.models_requests += 1
+            if self.models_status is not None:
+                return _error(self.models_status, "Not Implemented", "not_implemented")
             if not self._authorized(request):
                 return _error(401, "Incorrect API key provided", "invalid_api_key")
             return {"object": "list", "data": [{"id": self.model, "object": "model"}]}

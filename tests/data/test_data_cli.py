@@ -92,3 +92,44 @@ def test_engine_args_reach_the_vllm_engine_and_bad_ones_are_named(tmp_path, monk
     assert main([*argv, "-o", str(tmp_path / "gen2"), "--backend", "openai"]) != 0
     assert "--engine-arg applies to the vllm engine, not to 'openai'" in capsys.readouterr().err
     assert not (tmp_path / "gen2").exists() and len(made) == 1  # refused before any work
+
+
+def test_generate_on_a_missing_records_file_is_one_clean_line(tmp_path, capsys):
+    from desta.cli import main
+
+    missing = tmp_path / "nope.jsonl"
+    assert main(["data", "generate", str(missing), "-o", str(tmp_path / "gen"), "--backend", "fake"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"desta: error: records file {missing} does not exist; write one with `desta data manifest` "
+        "or `desta data synth`"
+    )
+    assert main(["data", "generate", str(tmp_path), "-o", str(tmp_path / "gen"), "--backend", "fake"]) == 1
+    assert "is a folder, not a records file" in capsys.readouterr().err
+
+
+def test_generate_prints_a_summary_of_reject_reasons(tmp_path, monkeypatch, capsys):
+    """A leaking answer ("(Source: ...)", a field of the record's own seed description) is rejected, and
+    the console says how many requests each reason cost, what to change, and where the rejects are."""
+    pytest.importorskip("desta.data.instructions")
+    import desta.data.backends as backends
+    from desta.cli import main
+
+    answers = iter(["Seven of clubs (Source: Real human recording)", "A man says seven of clubs."] * 10)
+    monkeypatch.setattr(
+        backends, "make_backend", lambda name, model, **o: FakeBackend(model_id=model, reply=lambda c: next(answers))
+    )
+    manifest, out = tmp_path / "records.jsonl", tmp_path / "gen"
+    rec = AudioRecord(id="a", audio="a.wav", corpus="Toy", duration=1.0, transcript="seven of clubs",
+                      attributes={"Source": "Real human recording"})  # fmt: skip
+    write_records(manifest, [rec])
+    assert main(["data", "generate", str(manifest), "-o", str(out), "--quiet", "--backend", "fake",
+                 "--num-per-record", "2", "--resample", "0", "--weight", "compound=0"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["written"] == 1 and summary["rejected"] == {"filter:leak": 1}
+    lines = captured.err.splitlines()
+    assert lines[0] == "rejected 1 of 2 requests this run, by reason:"
+    assert "filter:leak" in lines[1] and "50%" in lines[1] and "'Source:'" in lines[1]
+    assert lines[2] == f"rejected rows and answers: {out}/rejects.jsonl; details: desta data report {out}"
+    assert len(lines) <= 24  # one screen

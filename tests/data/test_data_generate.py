@@ -349,3 +349,27 @@ def test_fake_backend_reply_is_deterministic():
     a1 = b.generate([conv], SamplingParams(seed=3))[0].text
     assert a1 == b.generate([conv], SamplingParams(seed=3))[0].text and "seed 3" in a1
     assert json.dumps(a1)
+
+
+@pytest.mark.parametrize(
+    ("answer", "attributes", "instruction", "reason"),
+    [
+        ("Seven of clubs (Source: Real human recording)", {"Source": "Real human recording"}, "", "leak"),
+        ("Its level: high.", {"Noise Level": "Noisy"}, "", None),  # "level:" alone is not the field
+        ("Noise  level: noisy, a crowd.", {"Noise Level": "Noisy"}, "", "leak"),
+        ("A dog barks (Audio category: dog).", {"Audio category": "dog"}, "", "leak"),
+        ("The source is a real recording.", {"Source": "Real human recording"}, "", None),  # no field
+        ("Source: a bell. Location: a church.", {"Source": "bell"},
+         "Answer in the format 'Source: ..., Location: ...' to describe the main sound.", None),  # asked for
+        ("Opensource: yes", {"Source": "x"}, "", None),  # a word that ends in the name is not the field
+        ("Seven of clubs (Speaker: p225)", {"Source": "x"}, "", None),  # not this record's field
+    ],
+)
+def test_leak_filter_rejects_any_field_of_the_records_own_description(answer, attributes, instruction, reason):
+    from desta.data.filters import attribute_leak, screen_response
+
+    rec = AudioRecord(id="a", audio="a.wav", corpus="Toy", duration=1.0, attributes=attributes)
+    assert screen_response(answer, "stop", FilterConfig(), record=rec, instruction=instruction)[1] == reason
+    assert (attribute_leak(answer, rec, instruction) is not None) == (reason == "leak")
+    off = FilterConfig(attribute_fields=False)
+    assert screen_response(answer, "stop", off, record=rec, instruction=instruction)[1] is None

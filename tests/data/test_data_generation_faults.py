@@ -91,7 +91,8 @@ def test_wrong_key_aborts_nothing_stored_then_right_key_completes(tmp_path, monk
         assert "HTTP 401" in summary["aborted"] and "check the API key" in summary["aborted"]
         assert summary["written"] == 0 and summary["rejected"] == {}
         assert "aborted after 0 rows" in captured.err and "Nothing was stored as rejected" in captured.err
-        assert rows(out) == [] and rejects(out) == [] and server.chat_requests == 0  # stopped at the check
+        # stopped at the check: its one 1-token chat request
+        assert rows(out) == [] and rejects(out) == [] and server.chat_requests == 1
 
         monkeypatch.setenv("OPENAI_API_KEY", "right-key")
         assert main(cli_args(manifest, out, server.url)) == EXIT_OK
@@ -106,7 +107,7 @@ def test_wrong_key_aborts_nothing_stored_then_right_key_completes(tmp_path, monk
 def test_key_revoked_mid_run_keeps_earlier_rows_and_stores_no_rejects(tmp_path):
     out = tmp_path / "gen"
     cfg = GenerateConfig(num_per_record=2, batch_size=4, progress=False)
-    with FakeOpenAIServer(key="k1", revoke_after=8) as server:
+    with FakeOpenAIServer(key="k1", revoke_after=9) as server:  # the check's 1-token request, then 8
         backend = OpenAIBackend("tiny-llm", base_url=server.url, api_key="k1", concurrency=2, retry=FAST)
         with pytest.raises(GenerationAborted, match="HTTP 401") as err:
             run_generation(make_records(10), out, backend, cfg, pool=ListPool(), describe=describe)
@@ -279,3 +280,22 @@ def test_two_concurrent_cli_runs_second_refused_then_wait_queues_no_duplicates(t
     assert third_summary["skipped"] == 12 and third_summary["written"] == 0
     keys = Counter([r["meta"]["key"] for r in rows(out)] + [r["key"] for r in rejects(out)])
     assert len(keys) == 12 and max(keys.values()) == 1
+
+
+def test_named_model_needs_no_model_list(tmp_path, monkeypatch, capsys):
+    """A server that implements only POST /v1/chat/completions (GET /models: HTTP 501)."""
+    from desta.cli import main
+
+    manifest, out = tmp_path / "records.jsonl", tmp_path / "gen"
+    write_records(manifest, make_records(2))
+    monkeypatch.setenv("OPENAI_API_KEY", "right-key")
+    with FakeOpenAIServer(models_status=501) as server:
+        assert main(cli_args(manifest, out, server.url)) == EXIT_OK
+        assert server.models_requests == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["written"] == len(rows(out)) > 0 and summary["errors"] == 0
+        # a wrong model is still told at once, by the chat request's own answer
+        args = cli_args(manifest, tmp_path / "gen2", server.url)
+        args[args.index("tiny-llm")] = "big-llm"
+        assert main(args) == EXIT_ABORTED
+    assert "The model `big-llm` does not exist" in json.loads(capsys.readouterr().out)["aborted"]

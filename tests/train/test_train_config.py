@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from desta.cli import main
-from desta.errors import ConfigError
+from desta.errors import ConfigError, DeSTAError
 from desta.train.config import TrainConfig, load_config, parse_overrides
 from helpers import official_connector_shapes, smollm2_tokenizer
 
@@ -171,3 +171,77 @@ def test_unknown_model_key_in_a_recipe_file_is_named(tmp_path):
     bad.write_text("model:\n  use_loar: true\n")
     with pytest.raises(ConfigError, match=r"'model\.use_loar'"):
         load_config(bad)
+
+
+def _rows(root: Path, n: int, audio: bool = True) -> Path:
+    import json
+
+    import soundfile as sf
+
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        if audio:
+            sf.write(root / "audio" / f"c{i}.wav", torch.zeros(1600).numpy(), 16000)
+        msg = {"role": "user", "content": "<|AUDIO|>\nWhat?", "audios": [{"audio": f"audio/c{i}.wav", "text": " "}]}
+        lines.append(json.dumps({"messages": [msg], "response": "A tone."}) + "\n")
+    (root / "train.jsonl").write_text("".join(lines))
+    return root / "train.jsonl"
+
+
+@pytest.fixture()
+def no_model(monkeypatch):
+    """Training data problems must stop the run before the model loads (it takes seconds)."""
+    import desta.train.train as train_module
+
+    def build(*args, **kwargs):
+        raise AssertionError("the model was loaded before the data was checked")
+
+    monkeypatch.setattr(train_module, "build_for_training", build)
+
+
+def _setup(tmp_path, data: dict, run: dict | None = None):
+    from desta.train.train import setup
+
+    setup(load_config(None, {"data": data, "run": {"out_dir": str(tmp_path / "o"), "device": "cpu", **(run or {})}}))
+
+
+def test_too_few_rows_say_which_key_to_change_before_the_model_loads(tmp_path, no_model):
+    train = _rows(tmp_path, 3)
+    with pytest.raises(ConfigError) as err:
+        _setup(tmp_path, {"train": str(train), "data_root": str(tmp_path), "batch_size": 8})
+    assert str(err.value) == (
+        "3 rows are fewer than one global batch of 8 (data.batch_size=8): set data.batch_size=3 (or lower) "
+        "or give more rows, e.g. `desta train RECIPE data.batch_size=3`"
+    )
+
+
+def test_bad_training_data_is_reported_before_the_model_loads(tmp_path, no_model):
+    with pytest.raises(DeSTAError, match="no such file"):
+        _setup(tmp_path, {"train": str(tmp_path / "nope.jsonl")})
+    (tmp_path / "bad.jsonl").write_text('{"messages": [], "response": "x"}\nnot json\n')
+    with pytest.raises(DeSTAError, match="bad.jsonl:2: not valid JSON"):
+        _setup(tmp_path, {"train": str(tmp_path / "bad.jsonl")})
+    train = _rows(tmp_path / "d", 4, audio=False)
+    with pytest.raises(ConfigError, match=r"4 of 4 rows name audio that does not exist \(first: 'audio/c0.wav', "
+                       r"relative to data.data_root \(unset\)\).*point data.data_root at"):  # fmt: skip
+        _setup(tmp_path, {"train": str(train), "batch_size": 2})
+
+
+def test_omp_num_threads_wins_over_the_recipes_threads(tmp_path, no_model, monkeypatch, capsys):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    try:
+        with pytest.raises(DeSTAError, match="no such file"):
+            _setup(tmp_path, {"train": str(tmp_path / "nope.jsonl")}, {"threads": 2})
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)
+    assert "OMP_NUM_THREADS=1 is set: it wins over the recipe's run.threads=2" in capsys.readouterr().out
+
+
+def test_train_help_names_the_step_limit_key(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "optim.max_steps=N      stop after N optimizer steps" in out and "--print-config" in out

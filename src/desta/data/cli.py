@@ -154,6 +154,11 @@ def _generate(args: argparse.Namespace) -> int:
             raise DeSTAError(f"--engine-arg applies to the vllm engine, not to {engine!r}")
         options = {"engine_kwargs": engine_args}
     records_path = Path(args.records)
+    if not records_path.is_file():
+        what = "is a folder, not a records file" if records_path.is_dir() else "does not exist"
+        raise DeSTAError(
+            f"records file {records_path} {what}; write one with `desta data manifest` or `desta data synth`"
+        )
     total = _count_lines(records_path)
     records = read_records(records_path)
     if args.limit is not None:
@@ -177,6 +182,8 @@ def _generate(args: argparse.Namespace) -> int:
         summary = err.summary
     status = summary.conclude(args.max_error_rate)
     print(json.dumps(summary.to_dict(), indent=2))
+    for line in summary.reject_lines(Path(args.output)):
+        print(line, file=sys.stderr)
     print(f"desta data generate: {summary.outcome}", file=sys.stderr)
     if args.report and summary.aborted is None:
         from desta.data.report import build_report

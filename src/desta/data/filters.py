@@ -48,6 +48,8 @@ class FilterConfig:
     min_transcript_recall: float = 0.8  # for instructions that require the transcript (desta.data.grounding)
     refusal_patterns: tuple[str, ...] = REFUSAL_PATTERNS
     leak_patterns: tuple[str, ...] = LEAK_PATTERNS
+    # a "leak" too: the answer writes one of the record's own attribute names as a field ("Source: ...")
+    attribute_fields: bool = True
 
     @cached_property
     def _refusal(self) -> re.Pattern[str] | None:
@@ -81,6 +83,30 @@ def check_response(text: str, finish_reason: str, cfg: FilterConfig = FilterConf
     return None
 
 
+def _field(name: str) -> re.Pattern[str]:
+    words = r"\s+".join(re.escape(w) for w in str(name).split())
+    return re.compile(rf"(?<!\w){words}\s*:", re.I)
+
+
+def attribute_leak(text: str, record: AudioRecord, instruction: str = "") -> str | None:
+    """The first attribute name of ``record``'s own seed description that ``text`` writes as a field
+    (``"Source: Real human recording"``, ``"(Gender: Female"``), or ``None``.
+
+    The names come from the record itself (``record.attributes``), so a corpus's own metadata fields
+    (``Source``, ``Audio category``, ``Noise Level``, ...) are caught without a list to keep up to date.
+    A name counts as a field when it starts a word and a colon follows it (case-insensitive). A field
+    that the ``instruction`` itself asks for (``"Answer in the format 'Gender: ..., Emotion: ...'"``) is
+    the answer's format, not a leak.
+    """
+    for name in record.attributes:
+        if not str(name).split():
+            continue
+        field = _field(name)
+        if field.search(text) and not field.search(instruction):
+            return str(name)
+    return None
+
+
 def trim_truncated(text: str, min_chars: int = 12) -> str | None:
     """Cut an answer that hit max_new_tokens at its last full sentence; None if none or if it loops.
 
@@ -105,8 +131,10 @@ def screen_response(
     *,
     record: AudioRecord | None = None,
     requires: Iterable[str] = (),
+    instruction: str = "",
 ) -> tuple[str, str | None]:
-    """``(text to keep, reason to drop or None)``: trimming if configured, :func:`check_response`, then
+    """``(text to keep, reason to drop or None)``: trimming if configured, :func:`check_response`, the
+    record's own metadata fields written into the answer (:func:`attribute_leak`, a ``"leak"``), then
     the grounding check of the facts the instruction ``requires`` against ``record``'s labels."""
     if cfg.trim_truncated and finish_reason == "length":
         trimmed = trim_truncated(text)
@@ -114,6 +142,8 @@ def screen_response(
             return text, "truncated"
         text, finish_reason = trimmed, "stop"
     why = check_response(text, finish_reason, cfg)
+    if why is None and record is not None and cfg.attribute_fields and attribute_leak(text, record, instruction):
+        why = "leak"
     if why is None and record is not None:
         why = grounding_failure(text, record, requires, min_recall=cfg.min_transcript_recall)
     return text, why

@@ -201,8 +201,9 @@ def process_requests(
                 )
                 continue
             text, why = screen_response(
-                res.text, res.finish_reason, config.filters, record=req.record, requires=questions[ri][qi][1]
-            )
+                res.text, res.finish_reason, config.filters, record=req.record, requires=questions[ri][qi][1],
+                instruction=questions[ri][qi][0],
+            )  # fmt: skip
             if why is None:
                 kept[ri, qi] = text
                 if res.finish_reason == "length":

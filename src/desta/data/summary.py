@@ -21,6 +21,19 @@ from desta.errors import DeSTAError
 EXIT_OK, EXIT_FAILED, EXIT_ABORTED = 0, 1, 3
 
 
+#: What to change for a reject reason (prefix match, first wins), shown by :meth:`RunSummary.reject_lines`.
+REJECT_HINTS: tuple[tuple[str, str], ...] = (
+    ("filter:truncated", "hit --max-new-tokens: raise it, or --trim-truncated keeps the full sentences"),
+    ("filter:leak", "the answer names the text description or its fields, e.g. 'Source:'; --resample N retries"),
+    ("filter:refusal", "the LLM refused; --resample N retries with new seeds"),
+    ("filter:empty", "empty answer; --resample N retries"),
+    ("filter:too_long", "longer than the filter's max_chars"),
+    ("filter:missing_", "the answer leaves out a fact the instruction asks for; --resample N retries"),
+    ("filter:wrong_", "the answer contradicts the record's labels; --resample N retries"),
+    ("request", "the record could not be described (no duration?); see rejects.jsonl"),
+)
+
+
 @dataclass
 class RunSummary:
     requests: int = 0  # all requests of the input, finished before or not
@@ -79,6 +92,24 @@ class RunSummary:
             return EXIT_FAILED
         self.outcome = f"done: {counts}{left}"
         return EXIT_OK
+
+    def reject_lines(self, out: Any = None, top: int = 8) -> list[str]:
+        """A one-screen summary of this run's rejects for the console: count and share of each reason
+        (most frequent first, at most ``top`` lines), what to change for the common ones, and where the
+        rejected rows are. Empty when nothing was rejected."""
+        total = sum(self.rejected.values())
+        if not total:
+            return []
+        lines = [f"rejected {total} of {self.attempted} requests this run, by reason:"]
+        ranked = self.rejected.most_common()
+        for reason, n in ranked[:top]:
+            hint = next((h for key, h in REJECT_HINTS if str(reason).startswith(key)), "")
+            lines.append(f"  {n:>6}  {n / self.attempted:>4.0%}  {reason}" + (f"  ({hint})" if hint else ""))
+        if len(ranked) > top:
+            lines.append(f"  {sum(n for _, n in ranked[top:]):>6}        {len(ranked) - top} other reasons")
+        if out is not None:
+            lines.append(f"rejected rows and answers: {out}/rejects.jsonl; details: desta data report {out}")
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

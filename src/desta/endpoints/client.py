@@ -35,6 +35,9 @@ from desta.endpoints.wire import (
 
 T = TypeVar("T")
 
+#: What a server without a ``GET /models`` route answers there (not found, method not allowed, not implemented).
+NO_ROUTE_STATUS = frozenset({404, 405, 501})
+
 
 class EndpointClient:
     """Thread-safe client of one OpenAI-compatible endpoint (see the module docstring).
@@ -107,11 +110,11 @@ class EndpointClient:
 
     def check_model(self, model: str) -> None:
         """Raise :class:`EndpointUnavailableError` unless the endpoint answers and serves ``model``
-        (an endpoint without ``GET /models`` is given the benefit of the doubt)."""
+        (an endpoint without ``GET /models``, answering 404, 405 or 501, is given the benefit of the doubt)."""
         try:
             served = self.list_models()
-        except EndpointUnavailableError as err:
-            if err.status == 404:
+        except EndpointError as err:
+            if err.status in NO_ROUTE_STATUS:
                 return
             raise
         if model not in served and f"{model}:latest" not in served:  # Ollama lists tags, serves bare names
@@ -120,6 +123,35 @@ class EndpointClient:
                 + (", ".join(served[:20]) or "no model"),
                 status=404,
             )
+
+    def probe_chat(self, model: str) -> None:
+        """Check the endpoint with the one route every OpenAI-compatible server has: a 1-token
+        ``POST /chat/completions`` naming ``model`` (never cached, no ``GET /models``). Raises
+        :class:`EndpointUnavailableError` when no request can succeed (bad key, wrong URL, unknown
+        model, unreachable); a refusal of this one request or a transient failure passes, as the real
+        requests will tell. An unknown model is explained with the served ones where ``GET /models``
+        lists them."""
+        body = {"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
+        self._run(self._post_many([body]))  # raises EndpointUnavailableError; returns the others
+
+    def explain_unavailable(self, err: EndpointUnavailableError, model: str) -> EndpointUnavailableError:
+        """``err`` (a 404 on a chat request) restated as "model M is not served; it serves: ..." when
+        ``GET /models`` lists other models; else ``err`` itself."""
+        if err.status != 404:
+            return err
+        try:
+            served = self.list_models()
+        except EndpointError:
+            return err
+        if model in served or f"{model}:latest" in served:
+            return err
+        return EndpointUnavailableError(
+            f"model {model!r} is not served by {self.options.base_url}; it serves: "
+            + (", ".join(served[:20]) or "no model"),
+            status=404,
+            detail=err.detail,
+            attempts=err.attempts,
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -4,11 +4,33 @@ from __future__ import annotations
 
 import argparse
 
+TRAIN_EPILOG = """common keys (--print-config lists every key with its value):
+  data.train=FILE        training rows (JSONL from `desta data generate`)
+  data.data_root=DIR     the folder the rows' audio paths are relative to
+  data.batch_size=N      rows per step and process; at most the number of rows
+  optim.max_steps=N      stop after N optimizer steps (default -1: optim.epochs full epochs)
+  optim.epochs=N         passes over the data when optim.max_steps is not set
+  run.out_dir=DIR        checkpoints, logs and the trained model (DIR/model)
+  run.threads=N          torch CPU threads (OMP_NUM_THREADS, when set, wins)
+example: desta train recipes/desta-tiny.yaml data.train=mine.jsonl data.data_root=. optim.max_steps=20"""
+
+
+class _EpilogFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the options' help; the epilog's key list kept as written."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a DeSTA adapter from a YAML recipe (torchrun for several GPUs)")
+    p = sub.add_parser(
+        "train",
+        help="train a DeSTA adapter from a YAML recipe (torchrun for several GPUs)",
+        epilog=TRAIN_EPILOG,
+        formatter_class=_EpilogFormatter,
+    )
     p.add_argument("recipe", help="YAML recipe, e.g. recipes/desta-tiny.yaml")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=3e-4 data.batch_size=8")
+    p.add_argument(
+        "overrides", nargs="*",
+        help="key=value overrides, e.g. data.train=mine.jsonl optim.max_steps=20 data.batch_size=2 optim.lr=3e-4",
+    )  # fmt: skip
     p.add_argument(
         "--no-resume",
         action="store_true",

@@ -27,7 +27,7 @@ from desta.model.load import build_model
 from desta.model.precision import resolve_dtype
 from desta.train.checkpoint import CHECKPOINT_DIR, Position, load_checkpoint, recover
 from desta.train.config import TrainConfig
-from desta.train.data import TrainDataset, read_rows
+from desta.train.data import TrainDataset, read_rows, resolve_audio
 from desta.train.forward import EncoderCache, distill_loss  # noqa: F401  (distill_loss: public here)
 from desta.train.logs import Logger, validate
 from desta.train.loop import DistInfo, Trainer, cosine_with_warmup, rank_batches, run_epochs, save
@@ -46,10 +46,13 @@ def setup(cfg: TrainConfig, resume: bool = True) -> tuple[Trainer, Position]:
     """Everything before the first step: device, processes, seeded model, data, optimizer, resume."""
     if not cfg.data.train:
         raise ConfigError("data.train is empty: point it at a JSONL made by `desta data generate`")
-    if cfg.run.threads:
-        torch.set_num_threads(cfg.run.threads)
+    set_threads(cfg)
     device = pick_device(cfg)
     dist = setup_distributed(cfg, device)
+    # the data is read and checked before the model loads: a wrong path fails in a second, not after it
+    rows = read_rows(cfg.data.train, cfg.data.max_rows)
+    check_rows(rows, cfg, dist.world, main=dist.main)
+    val_rows = read_rows(cfg.data.validation)[: cfg.run.validation_samples] if cfg.data.validation else []
     out = Path(cfg.run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.run.seed)
@@ -63,9 +66,7 @@ def setup(cfg: TrainConfig, resume: bool = True) -> tuple[Trainer, Position]:
         # the model is built from one seed on every rank; from here each rank draws its own dropout
         # masks (one shared seed gave every rank the same masks on different rows)
         torch.manual_seed(cfg.run.seed + 1_000_003 * dist.rank)
-    rows = read_rows(cfg.data.train, cfg.data.max_rows)
     dataset = TrainDataset(rows, model.processor, cfg.data.data_root, cfg.data.max_seq_length)
-    val_rows = read_rows(cfg.data.validation)[: cfg.run.validation_samples] if cfg.data.validation else []
     if sharded and val_rows:  # generation on rank 0 alone cannot unshard FSDP layers
         if dist.main:
             print("desta: validation generation is off under FSDP; evaluate the exported model instead")
@@ -104,6 +105,72 @@ def setup(cfg: TrainConfig, resume: bool = True) -> tuple[Trainer, Position]:
             f"desta: {n_trainable / 1e6:.2f}M trainable parameters, {len(rows)} rows, {steps} steps on {device}"
         )
     return trainer, position or Position()
+
+
+def set_threads(cfg: TrainConfig) -> None:
+    """``run.threads`` torch threads, unless ``OMP_NUM_THREADS`` is set: the user's variable wins (and
+    the log says so when the two differ)."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env:
+        if cfg.run.threads and env != str(cfg.run.threads):
+            print(f"desta: OMP_NUM_THREADS={env} is set: it wins over the recipe's run.threads={cfg.run.threads}")
+        return  # torch read it at start
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+
+
+def batch_too_big(rows: int, cfg: TrainConfig, world: int) -> ConfigError:
+    """"N rows are fewer than one global batch" with the key to change."""
+    ga = cfg.optim.grad_accum
+    global_batch = cfg.data.batch_size * world * ga
+    parts = [f"data.batch_size={cfg.data.batch_size}"]
+    if world > 1:
+        parts.append(f"{world} processes")
+    if ga > 1:
+        parts.append(f"optim.grad_accum={ga}")
+    fits = rows // (world * ga)
+    fix = (
+        f"set data.batch_size={fits} (or lower) or give more rows"
+        if fits
+        else "give more rows" + (" or lower optim.grad_accum" if ga > 1 else "")
+    )
+    return ConfigError(
+        f"{rows} rows are fewer than one global batch of {global_batch} ({' x '.join(parts)}): {fix}, "
+        f"e.g. `desta train RECIPE data.batch_size={max(fits, 1)}`"
+    )
+
+
+def _missing_audio(row: dict[str, Any], data_root: str) -> str | None:
+    """The first audio path of ``row`` that does not exist (as training resolves it), or None."""
+    for m in row["messages"]:
+        for a in (m.get("audios") or []) if isinstance(m, dict) else []:
+            path = str(a.get("audio", "")) if isinstance(a, dict) else ""
+            if not resolve_audio(path, data_root).exists():
+                return path
+    return None
+
+
+def check_rows(rows: list[dict[str, Any]], cfg: TrainConfig, world: int = 1, *, main: bool = True) -> None:
+    """Before the model loads: enough rows for one global batch, and their audio files exist (a row
+    whose audio is missing is skipped in training; when too few are left, this stops the run naming
+    the first missing file and ``data.data_root``)."""
+    missing = [p for p in (_missing_audio(row, cfg.data.data_root) for row in rows) if p is not None]
+    usable = len(rows) - len(missing)
+    global_batch = cfg.data.batch_size * world * cfg.optim.grad_accum
+    if missing and usable < global_batch:
+        root = f"data.data_root={cfg.data.data_root!r}" if cfg.data.data_root else "data.data_root (unset)"
+        raise ConfigError(
+            f"{cfg.data.train}: {len(missing)} of {len(rows)} rows name audio that does not exist "
+            f"(first: {missing[0]!r}, relative to {root}); {usable} usable rows are fewer than one global "
+            f"batch of {global_batch}: point data.data_root at the folder the audio paths are relative to"
+        )
+    if len(rows) < global_batch:
+        raise batch_too_big(len(rows), cfg, world)
+    if missing and main:
+        print(
+            f"desta: {len(missing)} of {len(rows)} training rows name audio that does not exist "
+            f"(first: {missing[0]!r}); they are skipped"
+        )
 
 
 def pick_device(cfg: TrainConfig) -> torch.device:
@@ -222,8 +289,7 @@ def total_steps(cfg: TrainConfig, dataset: TrainDataset, dist: DistInfo) -> int:
     optim = cfg.optim
     per_epoch = len(rank_batches(dataset, cfg, dist, 0)) // optim.grad_accum
     if per_epoch == 0:
-        global_batch = cfg.data.batch_size * dist.world * optim.grad_accum
-        raise ConfigError(f"{len(dataset)} rows are fewer than one global batch of {global_batch}")
+        raise batch_too_big(len(dataset), cfg, dist.world)
     return optim.max_steps if optim.max_steps > 0 else per_epoch * optim.epochs
 
 

@@ -11,6 +11,7 @@ from desta.data.generate import SamplingParams
 from desta.endpoints import (
     Completion,
     EndpointOptions,
+    EndpointUnavailableError,
     RequestError,
     RetryPolicy,
     TransientEndpointError,
@@ -60,8 +61,16 @@ class OpenAIBackend:
         return self._client
 
     def check(self) -> None:
-        """Fail at once, before any work, if the endpoint is unusable or does not serve the model."""
-        self.client.check_model(self.model_id)
+        """Fail at once, before any work, if the endpoint is unusable or does not serve the model.
+
+        The model is named, so no model list is needed: one 1-token chat request checks key, URL and
+        model on the one route every OpenAI-compatible server implements (minimal servers and proxies
+        answer ``GET /models`` with 404 or 501). ``GET /models`` is asked only to name the served
+        models after an unknown-model answer."""
+        try:
+            self.client.probe_chat(self.model_id)
+        except EndpointUnavailableError as err:
+            raise self.client.explain_unavailable(err, self.model_id) from None
 
     def body(self, conv: list[dict[str, str]], p: SamplingParams) -> dict[str, Any]:
         body: dict[str, Any] = {
