@@ -17,7 +17,8 @@ from desta.errors import DeSTAError
 _PARTS = (
     "desta.infer.cli",  # ask, transcribe
     "desta.data.cli",  # data ...
-    "desta.train.cli",  # train, recipe
+    "desta.train.cli",  # train
+    "desta.recipes.cli",  # recipe
     "desta.serve.cli",  # serve, demo-web
     "desta.serve.vllm_cli",  # export-vllm
     "desta.eval.cli",  # eval

@@ -8,7 +8,7 @@ Legend: B conversations, N tokens, W audio windows in the batch, Q queries per w
 
 This module is the network: ``encode_audio``, ``embed``, ``forward``, parameters and freezing.
 Preparing conversations is :class:`desta.model.processor.DeSTAProcessor`'s job and answering them is
-:mod:`desta.infer.generation`'s; ``generate``/``stream`` here are thin conveniences over it.
+:mod:`desta.model.generation`'s; ``generate``/``stream`` here are thin conveniences over it.
 Checkpoint compatibility with the official release lives in :mod:`desta.model.convert`, not here.
 """
 
@@ -24,9 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from desta.errors import DeSTAError
-from desta.infer.options import GenerationOptions, GenerationResult
 from desta.model.config import DeSTAConfig
 from desta.model.connector import QformerConnector
+from desta.model.generation import Generator
+from desta.model.options import GenerationOptions, GenerationResult
 from desta.model.perception import WhisperPerception
 from desta.model.processor import IGNORE_INDEX, DeSTAProcessor
 
@@ -71,7 +72,7 @@ class DeSTAModel(nn.Module):
             pad_audio_to_30s=config.pad_audio_to_30s,
         )
         self.config = config.replace(placeholder_token=self.processor.placeholder_token)
-        self._generator = None  # desta.infer.generation.Generator, made on first generate/stream
+        self._generator: Generator | None = None  # made on first generate/stream
         self.freeze_backbones()
 
     # ------------------------------------------------------------------ parameters
@@ -164,29 +165,27 @@ class DeSTAModel(nn.Module):
     @classmethod
     def from_pretrained(cls, name, *args: Any, **kwargs: Any) -> DeSTAModel:
         """Load a folder, hub id or packaged name (:func:`desta.model.load.load_model`)."""
-        from desta.model.hub import from_pretrained
+        from desta.model.pretrained import from_pretrained
 
-        return from_pretrained(name, *args, **kwargs)
+        return from_pretrained(cls, name, *args, **kwargs)
 
     def save_pretrained(self, out_dir, **kwargs: Any):
-        """Write config, adapter, tokenizer, generation and preprocessor configs and a card (:mod:`desta.model.hub`)."""
-        from desta.model.hub import save_pretrained
+        """Write config, adapter, tokenizer, generation and preprocessor configs and a card (:mod:`desta.model.pretrained`)."""
+        from desta.model.pretrained import save_pretrained
 
         return save_pretrained(self, out_dir, **kwargs)
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
         """Upload :meth:`save_pretrained`'s folder as ``repo_id``."""
-        from desta.model.hub import push_to_hub
+        from desta.model.pretrained import push_to_hub
 
         return push_to_hub(self, repo_id, **kwargs)
 
     # ------------------------------------------------------------------ inference (thin conveniences)
     @property
-    def generator(self):
-        """This model's :class:`desta.infer.generation.Generator` (created on first use; holds the ASR cache)."""
+    def generator(self) -> Generator:
+        """This model's :class:`desta.model.generation.Generator` (created on first use; holds the ASR cache)."""
         if self._generator is None:
-            from desta.infer.generation import Generator
-
             self._generator = Generator(self)
         return self._generator
 
@@ -195,7 +194,7 @@ class DeSTAModel(nn.Module):
         self.generator.asr.clear()
 
     def prepare(self, conversations: Sequence[Conversation]):
-        """See :meth:`desta.infer.generation.Generator.prepare`."""
+        """See :meth:`desta.model.generation.Generator.prepare`."""
         return self.generator.prepare(conversations)
 
     def generate(
@@ -206,7 +205,7 @@ class DeSTAModel(nn.Module):
         cancel: threading.Event | None = None,
         **overrides: Any,
     ) -> list[GenerationResult]:
-        """Answer one conversation or a batch (see :meth:`desta.infer.generation.Generator.generate`)."""
+        """Answer one conversation or a batch (see :meth:`desta.model.generation.Generator.generate`)."""
         return self.generator.generate(conversations, options, cancel=cancel, **overrides)
 
     def stream(
@@ -217,5 +216,5 @@ class DeSTAModel(nn.Module):
         cancel: threading.Event | None = None,
         **overrides: Any,
     ) -> Generator_[str, None, GenerationResult]:
-        """Yield answer pieces; the return value is the result (see :meth:`desta.infer.generation.Generator.stream`)."""
+        """Yield answer pieces; the return value is the result (see :meth:`desta.model.generation.Generator.stream`)."""
         return self.generator.stream(conversation, options, cancel=cancel, **overrides)

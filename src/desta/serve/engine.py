@@ -51,14 +51,6 @@ class Engine(Protocol):
         ...
 
 
-def load_engine(name: str | None = None, device: str = "cpu") -> Engine:
-    """Load a desta model as a serving engine (``None``: the embedded desta-tiny default)."""
-    import desta
-    from desta.serve.model_engine import ModelEngine
-
-    return ModelEngine(desta.load_model(name=name, device=device))
-
-
 def accepts_cancel(fn: Any) -> bool:
     """Whether ``fn`` takes a named ``cancel`` argument (a ``**kwargs`` catch-all does not count)."""
     try:

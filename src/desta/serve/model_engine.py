@@ -89,9 +89,16 @@ class ModelEngine:
         return int(prepared.inputs["attention_mask"][0].sum())
 
 
+def load_engine(name: str | None = None, device: str = "cpu") -> ModelEngine:
+    """Load a desta model as a serving engine (``None``: the embedded desta-tiny default)."""
+    import desta
+
+    return ModelEngine(desta.load_model(name=name, device=device))
+
+
 def _takes_cancel(model: Any, method: str) -> bool:
     """Whether ``model.<method>`` accepts ``cancel=``: named in its signature, or forwarded through
-    ``**overrides`` to ``model.generator.<method>`` (``desta.infer.generation.Generator``) that names it."""
+    ``**overrides`` to ``model.generator.<method>`` (``desta.model.generation.Generator``) that names it."""
     if accepts_cancel(getattr(model, method)):
         return True
     generator = getattr(model, "generator", None)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from desta.serve.engine import Engine, load_engine
+from desta.serve.engine import Engine
+from desta.serve.model_engine import load_engine
 from desta.serve.settings import ServeSettings
 
 HEADER_BYTES_LIMIT = 16 * 1024

@@ -1,0 +1,55 @@
+"""`desta recipe NAME`: a whole named recipe end to end (data, training, evaluation)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recipe", help="run a whole named recipe end to end (data, training, evaluation)")
+    p.add_argument("name", choices=["tiny"], help="tiny: rebuild desta-tiny on a CPU")
+    p.add_argument(
+        "--out", default="runs/tiny", help="working folder (stages already done there are skipped)"
+    )
+    from desta.model.precision import PRECISIONS
+    from desta.recipes.tiny import TinyOptions
+
+    d = TinyOptions()
+    p.add_argument("--num-clips", type=int, default=d.num_clips)
+    p.add_argument(
+        "--max-records", type=int, default=d.max_records, help="training clips sent to self-generation"
+    )
+    p.add_argument(
+        "--variants",
+        default=",".join(d.variants),
+        help="self (self-generated targets) and/or task (raw labels)",
+    )
+    p.add_argument(
+        "--ship", action="store_true", help="install the trained adapter as the packaged desta-tiny"
+    )
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument(
+        "--precision",
+        default=d.precision,
+        choices=PRECISIONS,
+        help="fast: bf16 where the CPU computes it natively",
+    )
+    p.set_defaults(func=run_recipe)
+
+
+def run_recipe(args: argparse.Namespace) -> int:
+    from desta.recipes.tiny import TinyOptions, run_tiny
+
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    run_tiny(
+        TinyOptions(
+            out_dir=args.out,
+            num_clips=args.num_clips,
+            max_records=args.max_records,
+            variants=variants,
+            ship=args.ship,
+            threads=args.threads,
+            precision=args.precision,
+        )
+    )
+    return 0
