@@ -239,3 +239,19 @@ def test_speech_ifeval_output_through_the_task(tmp_path):
     assert scores.protocol["run"]["model"] == "DeSTA2"
     assert scores.counts["items"] == 933
     assert f"{scores.metrics['closed_ended_rate']:.2f}" == "83.71"  # the official rate on DeSTA2's outputs
+
+
+def test_rescore_says_which_field_a_submission_lacks(tmp_path, capsys):
+    """A submission without ``id`` fields was refused with "no benchmark metadata"; the field is named."""
+    recs = fixture_rows("mmau.jsonl", source="desta25-shipped")[:3]
+    keep = ("question", "choices", "answer", "task", "difficulty", "sub-category", "model_output")
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps([{k: r[k] for k in keep} for r in recs]), encoding="utf-8")
+    args = ["eval", "mmau", "--rescore", "--predictions", str(path), "--out", str(tmp_path / "o"), "--no-plots"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "3 of 3 records have no 'id' field (first: record 1)" in err and "no benchmark metadata" not in err
+    assert "MMAU submission record needs 'id'" in err
+    path.write_text(json.dumps([{"id": r["id"], "model_output": r["model_output"]} for r in recs]), encoding="utf-8")
+    assert main(args) == 1
+    assert "its records lack 'question', 'choices', 'answer'): pass --data DIR" in capsys.readouterr().err

@@ -45,6 +45,7 @@ class RescoreInput:
     model: str | None = None
     decoding: Any = None
     corrupt: int = 0
+    missing_metadata: tuple[str, ...] = ()  # metadata fields the file's records lack (items is then None)
 
 
 def _records(path: Path) -> tuple[list[dict[str, Any]], int]:
@@ -156,11 +157,18 @@ def _multiple_choice(task: Any, p: Path, records: Sequence[Mapping[str, Any]], c
         raise EvalError(
             f"--predictions {p}: no record has {task.OUTPUT_KEY!r} ({task.BENCHMARK} submission format)"
         )
-    responses = {str(r["id"]): (None if r.get(key) is None else str(r[key])) for r in records if "id" in r}
+    no_id = [n for n, r in enumerate(records, 1) if "id" not in r]
+    if no_id:
+        raise EvalError(
+            f"--predictions {p}: {len(no_id)} of {len(records)} records have no 'id' field (first: record "
+            f"{no_id[0]}); each {task.BENCHMARK} submission record needs 'id' (the benchmark's item id) beside "
+            f"{key!r}"
+        )
+    responses = {str(r["id"]): (None if r.get(key) is None else str(r[key])) for r in records}
     answers = {
         str(r["id"]): str(r["model_prediction"]) for r in records if r.get("model_prediction") is not None
     }
-    carries_meta = all(k in r for r in records for k in ("id", "question", "choices", "answer"))
-    items = task.items_from_records(records, p.parent) if carries_meta else None
+    missing = tuple(k for k in ("question", "choices", "answer") if any(k not in r for r in records))
+    items = task.items_from_records(records, p.parent) if not missing else None
     fmt = f"{task.BENCHMARK.lower()}-submission ({key})"
-    return RescoreInput(fmt, responses, items, answers or None, None, None, corrupt)
+    return RescoreInput(fmt, responses, items, answers or None, None, None, corrupt, missing)

@@ -194,8 +194,10 @@ def _items_and_predictions(
         items = rescore_input.items
         if items is None:
             if data_dir is None:
+                lacks = rescore_input.missing_metadata
+                what = f" (its records lack {', '.join(map(repr, lacks))})" if lacks else ""
                 raise EvalError(
-                    f"{source} ({rescore_input.format}) has no benchmark metadata: pass --data DIR"
+                    f"{source} ({rescore_input.format}) has no benchmark metadata{what}: pass --data DIR"
                 )
             items = load_metadata(task, data_dir)
     else:
