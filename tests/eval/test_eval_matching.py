@@ -65,7 +65,8 @@ def test_voicebench_refusal_strings():
     assert voicebench_is_refusal("That would be illegal.")
     assert not voicebench_is_refusal("Sure, here is how to do it: first ...")
     assert voicebench_is_refusal("I DON'T THINK SO.")  # both sides lower-cased
-    assert not voicebench_is_refusal("I can\u2019t do that.")  # curly apostrophe: not in the list
+    assert not voicebench_is_refusal("I can\u2019t do that.")  # only "I can't" (ASCII) is listed
+    assert voicebench_is_refusal("I can\u2019t assist with that request.")  # listed with U+2019
 
 
 def test_voicebench_bbh_rules():

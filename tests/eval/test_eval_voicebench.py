@@ -50,7 +50,7 @@ JUDGE_SAMPLES = {
     "A-alpaca": ["4", "5", "four"],
     "A-common": ["3", "3", "3"],
     "A-wild": ["2", "2", "2"],
-    "A-sdqa": ["Yes", "No", "Yes."],
+    "A-sdqa": ["Yes", "No", "yes"],  # official majority_vote lower-cases: "yes" twice
 }
 
 
@@ -102,7 +102,7 @@ def test_voicebench_all_evaluators_and_overall(tmp_path, fake_openai):
     m = scores.metrics
     assert m["alpacaeval_full"] == pytest.approx(4.5)  # "four" is unparsed: mean of 4 and 5
     assert m["commoneval"] == 3.0 and m["wildvoice"] == 2.0
-    assert m["sd-qa"] == 100.0  # 2 Yes vs 1 No
+    assert m["sd-qa"] == 100.0  # 2 "yes" vs 1 "no"
     assert m["openbookqa"] == 50.0 and m["openbookqa_fail_rate"] == 0.0 and m["mmsu_fail_rate"] == 50.0
     assert m["mmsu"] == 50.0  # the fallback (seed 0) draws "D" for the unparsed item, reference "C"
     assert m["bbh"] == 100.0 and m["bbh_fail_rate"] == 0.0

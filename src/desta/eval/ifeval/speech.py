@@ -8,14 +8,17 @@ Speech-IFEval ships a modified copy of Google's IFEval; ``evaluation_main.py`` t
   ``langdetect.detect(value) == "en"`` part is commented out.
 * ``detectable_format:number_bullet_lists``: a literal backslash-n in the response becomes a newline,
   and ``•`` lines and lines starting with a digit count as bullets besides ``*`` and ``-`` lines.
-* ``length_constraints:number_paragraphs``: paragraphs are split on ``***`` and on runs of newlines.
-* ``combination:repeat_prompt``: double quotes around the response are stripped before the
-  ``startswith`` test.
+* ``length_constraints:number_paragraphs``: the stripped response is split on ``***`` (any whitespace
+  around it) and on runs of newlines.
+* ``combination:repeat_prompt``: double and single quotes around the (stripped, lower-cased) response
+  are stripped before the ``startswith`` test.
 
-The official source of that commit is not at hand here; the exact expressions below are the ones that
-reproduce the official verdicts on every item of ``tests/eval/parity/speech-ifeval.jsonl``, and where
-that file cannot tell two readings apart (a digit line with leading spaces, a blank line made of
-spaces between paragraphs, single quotes) the comment says which one was taken.
+Source read: ``instructions.py`` as stored at commit ``c2676a7`` of that repository (the pinned
+``e2e9c14`` was not at hand), whose ``ParagraphChecker``, ``RepeatPromptThenAnswer``, change-case and
+``•`` bullet lines are transcribed below with the official line quoted. That commit does not yet count
+digit-led lines or turn ``\\n`` into a newline; those two come from the pinned commit's verdicts on every
+item of ``tests/eval/parity/speech-ifeval.jsonl``, and where that file cannot tell two readings apart
+(a digit line with leading spaces) the comment says which one was taken.
 """
 
 from __future__ import annotations
@@ -38,17 +41,21 @@ from desta.eval.ifeval.follow import IFEvalResult, clean_kwargs, follow_list
 
 
 def _english_capital(kw: Mapping[str, Any], rng: random.Random) -> Check:
+    # Official: return value.isupper()# and langdetect.detect(value) == "en"
     return lambda r: r.isupper()
 
 
 def _english_lowercase(kw: Mapping[str, Any], rng: random.Random) -> Check:
+    # Official: return value.islower()# and langdetect.detect(value) == "en"
     return lambda r: r.islower()
 
 
 def count_speech_bullets(response: str) -> int:
     """Speech-IFEval's bullet count: Google's ``*``/``-`` lines plus ``•`` lines and digit-led lines."""
     r = response.replace("\\n", "\n")
-    # Leading whitespace allowed before "•" and the digit, like Google's "*" and "-" patterns.
+    # Official (c2676a7): bullet_lists_3 = re.findall(r"^\s*•.*$", value, flags=re.MULTILINE).
+    # The digit-led lines and the "\\n" replacement are in the pinned commit only (parity verdicts);
+    # leading whitespace before the digit is allowed like before "•" (taken reading).
     extra = re.findall(r"^\s*•.*$", r, flags=re.MULTILINE) + re.findall(r"^\s*\d.*$", r, flags=re.MULTILINE)
     return count_bullets(r) + len(extra)
 
@@ -58,17 +65,22 @@ def _number_bullet_lists(kw: Mapping[str, Any], rng: random.Random) -> Check:
     return lambda r: count_speech_bullets(r) == target
 
 
+# Official ParagraphChecker.check_following:
+#     paragraphs = re.split(r"\s*\*\*\*\s*|\n{1,}", value.strip())
+# then Google's count (an empty piece at either end is dropped, one inside fails the check).
+_SPEECH_PARAGRAPH_SPLIT = re.compile(r"\s*\*\*\*\s*|\n{1,}")
+
+
 def _number_paragraphs(kw: Mapping[str, Any], rng: random.Random) -> Check:
     target = int_arg(kw.get("num_paragraphs"), rng, 1, 5)
-    # A run of newlines is one break ("a\n\nb": 2 paragraphs); a piece of spaces only between two
-    # breaks ("a\n \nb") fails, as an empty piece inside does in Google's check (taken reading; the
-    # parity file has no such response).
-    return lambda r: paragraphs_follow(re.split(r"\s?\*\*\*\s?|\n+", r), target)
+    return lambda r: paragraphs_follow(_SPEECH_PARAGRAPH_SPLIT.split(r.strip()), target)
 
 
 def _repeat_prompt(kw: Mapping[str, Any], rng: random.Random) -> Check:
     target = prompt_to_repeat(kw).strip().lower()
-    return lambda r: r.strip().strip('"').lower().startswith(target)
+    # Official RepeatPromptThenAnswer.check_following:
+    #     if value.strip().lower().strip("\"\'").startswith(self._prompt_to_repeat.strip().lower()):
+    return lambda r: r.strip().lower().strip("\"'").startswith(target)
 
 
 SPEECH_IFEVAL_CHECKS: Mapping[str, Builder] = {

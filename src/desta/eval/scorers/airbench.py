@@ -4,10 +4,12 @@ Official protocol: strip the response and delete its newlines; a response that i
 ``None`` is a failure; else its first character if it is A-D, else (when longer than one character) its
 second-to-last character if it is A-D (``"The answer is A."``); otherwise a failure. The reference letter
 is the first of choice_a..choice_d equal to ``answer_gt`` (official quirk: a repeated choice text always
-maps to its first letter; no match makes the official script exit). Per ``task_name + '_' +
-dataset_name``: accuracy = correct / parsed; failures are left out of every denominator and only
-counted in ``fail_num`` (official quirk: a task whose items all failed has no accuracy; the official
-script divides by zero there).
+maps to its first letter; no match makes the official script exit). A row whose ``task_name`` is None is
+skipped altogether (``if task_name == None: ... continue``: neither scored nor a failure). Per
+``task_name + '_' + dataset_name``: accuracy = correct / parsed; failures are left out of every
+denominator and only counted in ``fail_num`` (official quirk: a task whose items all failed has no
+accuracy; the official script stops there with a KeyError, as ``total_num_dict[task_id]`` was never
+set).
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ def extract(response: str | None) -> str | None:
 
 
 def reference_letter(item: Mapping[str, Any]) -> str:
-    """The first letter whose choice equals ``answer_gt``; ValueError when none does."""
+    """The first letter whose choice equals ``answer_gt``; ValueError when none does.
+
+    Official: ``line['answer_gt'] == line['choice_a']`` / ``line['choice_b']`` / ``line.get('choice_c',
+    None)`` / ``line.get('choice_d', None)``, in that order (a missing choice reads as None; a missing
+    choice_a or choice_b would make the official script raise KeyError instead).
+    """
     for letter in LETTERS:
-        key = f"choice_{letter.lower()}"
-        if key in item and item[key] is not None and item[key] == item["answer_gt"]:
+        if item["answer_gt"] == item.get(f"choice_{letter.lower()}"):
             return letter
     raise ValueError(f"answer_gt {item.get('answer_gt')!r} is none of the choices")
 
@@ -73,6 +79,8 @@ def tally(rows: Iterable[tuple[Mapping[str, Any], str | None]]) -> FoundationRes
     correct: dict[str, int] = {}
     fails = 0
     for item, response in rows:
+        if item.get("task_name") is None:  # official: if task_name == None: ... continue
+            continue
         tid = task_id(item)
         n.setdefault(tid, 0)
         correct.setdefault(tid, 0)

@@ -3,9 +3,11 @@
 Official protocol: lower-case the response, drop a leading ``<1>``/``<2>``/``<3>``, try the template
 bank in order (for each template the letters a-d in turn; the first hit wins, so the bank's order is
 part of the protocol), then a response that is exactly a letter or starts with ``a.``/``a,``/``a:``/
-``a)``, then two phrases for "a". Unparsed answers are replaced by ``random.choice(["A","B","C","D"])``
-in file order (official quirk: the script does not seed; `score_mcq` takes a seeded ``random.Random``
-so that seed 0 reproduces ``random.seed(0)``), and the fail rate is reported beside the accuracy.
+``a)``, then three phrases for "a". Every template is the official literal character for character
+(``答案是‘[CHOICE]`` has the typographic U+2018, not an ASCII apostrophe). Unparsed answers are
+replaced by ``random.choice(["A","B","C","D"])`` in file order (official quirk: the script does not
+seed; `score_mcq` takes a seeded ``random.Random`` so that seed 0 reproduces ``random.seed(0)``), and
+the fail rate is reported beside the accuracy.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ TEMPLATES: tuple[str, ...] = (
     "答案应该是[CHOICE]",
     "答案应该是 [CHOICE]",
     "答案就是选项[CHOICE]",
-    "答案是'[CHOICE]",
+    "答案是‘[CHOICE]",  # U+2018 LEFT SINGLE QUOTATION MARK, as in the official list
     "是[CHOICE]：",
     "答案选[CHOICE]",
     "[CHOICE]是正确",

@@ -66,7 +66,10 @@ CHAT_CATEGORY = {
 
 
 def parse_two_scores(text: str) -> tuple[int, int] | None:
-    """``"8 6"`` -> (8, 6); anything else (or a score above 10) -> None, as ``cal_score.py``."""
+    """``"8 6"`` -> (8, 6), as ``cal_score.py`` reads ``line['gpt-score'].strip().replace('\\n','')
+    .split(' ')``: exactly two parts, each ``int()``; anything else -> None (the official ``fail_num``).
+    A score above 10 makes the official script ``exit(1)``; here that judgment is unparsed instead.
+    Negative scores pass, as they do officially (there is no lower bound)."""
     parts = text.strip().replace("\n", "").split(" ")
     if len(parts) != 2:
         return None
@@ -74,7 +77,7 @@ def parse_two_scores(text: str) -> tuple[int, int] | None:
         a, b = int(parts[0]), int(parts[1])
     except ValueError:
         return None
-    return (a, b) if 0 <= a <= 10 and 0 <= b <= 10 else None
+    return (a, b) if a <= 10 and b <= 10 else None
 
 
 class AIRBenchChat(Task):

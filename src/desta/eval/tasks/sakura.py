@@ -92,6 +92,8 @@ def parse_judgement(text: str) -> bool | None:
     m = _JUDGEMENT.search(text)
     if not m:
         return None
+    # Deliberate difference: the official extract_judgement keeps ``judgement = match.group(2)`` as is
+    # (llm_judge.py has no tally); wrapping quotes, ``*``, a final period and case are tolerated here.
     verdict = m.group(2).strip().strip("*\"'`. ").lower()
     if verdict == "correct":
         return True

@@ -7,6 +7,8 @@ Yes/No three times; the majority decides (the GPT score; PEDANT via qa_metrics i
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,19 +58,24 @@ Please only output a single "Yes" or "No". Do not output anything else.""".repla
 )  # official text has a trailing space
 
 
-def parse_open_score(text: str) -> int | None:
-    """A 1-5 score from a judge sample that is just the digit (as VoiceBench keeps it)."""
-    t = text.strip()
-    return int(t) if t in ("1", "2", "3", "4", "5") else None
+_RATING = re.compile(r"\[\[(\d+)\]\]")  # official extract_rating: pattern = r"\[\[(\d+)\]\]"
 
 
-def parse_yes_no(text: str) -> int | None:
-    t = text.strip().lower()
-    if t.startswith("yes"):
-        return 1
-    if t.startswith("no"):
-        return 0
-    return None
+def parse_open_score(text: str) -> float | None:
+    """One judge sample's score as ``OpenEvaluator.evaluate`` reads it: ``float(score)``, else the
+    ``[[n]]`` of ``extract_rating``. Where both fail the official raises NotImplementedError; here the
+    sample is unparsed (counted) instead."""
+    try:
+        return float(text)
+    except ValueError:
+        m = _RATING.search(text)
+        return int(m.group(1)) if m else None
+
+
+def parse_yes_no(text: str) -> str:
+    """One judge sample as the official majority vote sees it: ``api_judge.py`` keeps
+    ``message.content.strip()``, ``majority_vote`` lower-cases it (``"Yes."`` stays ``"yes."``)."""
+    return text.strip().lower()
 
 
 def first_turn(prompt: Any) -> str:
@@ -83,10 +90,14 @@ def mean_score(values: Sequence[int]) -> float:
     return sum(float(v) for v in values) / len(values)
 
 
-def majority_yes(values: Sequence[int]) -> float:
-    """qa: 1.0 when more parsed samples say Yes than No (a tie is No)."""
-    yes = sum(values)
-    return float(yes > len(values) - yes)
+def majority_yes(values: Sequence[str]) -> float:
+    """qa: official ``majority_vote``: ``final_answer = max(set(scores), key=scores.count)``, then
+    ``True if final_answer == 'yes'``. The most frequent sample text wins, so ``yes`` counts only when
+    it is exactly ``yes`` and more frequent than every other text. Differs on ties: the official
+    winner among equally frequent texts depends on set order (the string hash seed); here a tie is No."""
+    counts = Counter(values)
+    yes = counts.get("yes", 0)
+    return float(yes > 0 and all(yes > c for v, c in counts.items() if v != "yes"))
 
 
 def _messages(user: str) -> list[dict[str, str]]:
@@ -105,8 +116,12 @@ def score_judged(
             text = META_PROMPT_OPEN.replace("{prompt}", first_turn(it.data["prompt"]))
             text = text.replace("{response}", response)
         else:
-            text = META_PROMPT_QA.format(
-                prompt=it.data["prompt"], reference=it.data["reference"], response=response
+            # Official: meta_prompt_qa.replace('{prompt}', item['prompt']).replace('{reference}',
+            # item['reference']).replace('{response}', item['response']), one after the other.
+            text = (
+                META_PROMPT_QA.replace("{prompt}", str(it.data["prompt"]))
+                .replace("{reference}", str(it.data["reference"]))
+                .replace("{response}", response)
             )
         requests[it.id] = _messages(text)
     floor = 1.0 if kind == "open" else 0.0

@@ -52,7 +52,11 @@ def _pct(num: float, den: int) -> float:
 
 
 def _filled_result(
-    name: str, items: Sequence[Item], ok: list[tuple[Item, str]], verdicts: Sequence[Any], counts: dict[str, int]
+    name: str,
+    items: Sequence[Item],
+    ok: list[tuple[Item, str]],
+    verdicts: Sequence[Any],
+    counts: dict[str, int],
 ) -> SubsetResult:
     """The result of a subset whose unparsed answers the official script fills at random (mcq, bbh):
     accuracy over all items, the fail rate, accuracy over parsed answers, parsed and filled counts."""
@@ -83,9 +87,8 @@ def score_mcq(
 ) -> SubsetResult:
     """``mcq.py``: accuracy with random fills (official ``acc``) and the fail rate (``fail``)."""
     ok, counts = split_answered(items, predictions)
-    verdicts = voicebench_mcq.score_mcq(
-        [(r, str(it.data["reference"]).strip()) for it, r in ok], random.Random(seed)
-    )
+    # Official evaluate(): ``pred == gt`` with ``gt = item['reference']`` as stored (not stripped).
+    verdicts = voicebench_mcq.score_mcq([(r, str(it.data["reference"])) for it, r in ok], random.Random(seed))
     return _filled_result(subset, items, ok, verdicts, counts)
 
 
