@@ -98,6 +98,14 @@ LANGUAGES: dict[str, str] = {
     "ko": "Korean",
     "hi": "Hindi",
     "ar": "Arabic",
+    "ur": "Urdu",
+    "ro": "Romanian",
+    "ca": "Catalan",
+    "bg": "Bulgarian",
+    "be": "Belarusian",
+    "el": "Greek",
+    "da": "Danish",
+    "lt": "Lithuanian",
 }
 #: Other names corpora use for a language in the table.
 LANGUAGE_ALIASES: dict[str, str] = {"mandarin": "zh"}

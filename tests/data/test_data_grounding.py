@@ -51,7 +51,7 @@ def test_grounding_failures_name_the_unmet_fact():
     # facts the record has no label for are not checked
     assert grounding_failure("A dog.", SOUND, ["transcript", "gender", "language"]) is None
     with pytest.raises(DeSTAError, match="unknown grounding facts"):
-        grounding_failure("x", MAN, ["emotion"])
+        grounding_failure("x", MAN, ["mood"])
 
 
 def test_screen_response_trims_then_checks_grounding():
@@ -91,7 +91,7 @@ def test_pool_reads_requires_and_parts_and_rejects_bad_rows(tmp_path):
         InstructionPart("Is the speaker a man or a woman?", ("gender",)),
     )
     with pytest.raises(DeSTAError, match=r"pool.jsonl:1: requires must be"):
-        write_pool(tmp_path, [{**COMPOUND, "requires": ["emotion"]}])
+        write_pool(tmp_path, [{**COMPOUND, "requires": ["mood"]}])
     with pytest.raises(DeSTAError, match="two or more parts"):
         write_pool(tmp_path, [{**COMPOUND, "parts": COMPOUND["parts"][:1]}])
     packaged = InstructionPool.load()

@@ -31,12 +31,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from desta.data.records import AudioRecord, Sample
 from desta.errors import DeSTAError
 from desta.messages import AUDIO_LOCATOR, END_AUDIO, START_AUDIO  # noqa: F401  (re-exported here)
+from desta.model.options import GenerationOptions
 
 #: The official ``docs/train.md`` example system prompt (reference §11.6).
 TRAINING_SYSTEM_PROMPT = (
@@ -62,32 +63,42 @@ class PromptFormat:
     separator: str = "\n"
 
 
-@dataclass(frozen=True)
-class SamplingParams:
-    """Decoding settings sent to every backend (DeSTA's own values are unreleased; these are ours)."""
+def SamplingParams(  # noqa: N802  (the data pipeline's name for its decoding defaults)
+    max_new_tokens: int = 512,
+    temperature: float = 0.7,
+    top_p: float = 0.9,
+    stop: tuple[str, ...] = (),
+    seed: int | None = None,  # per request; set by the request builder
+) -> GenerationOptions:
+    """Data generation's decoding settings (DeSTA's own values are unreleased; these are ours) as the one
+    options type, :class:`~desta.model.options.GenerationOptions`: temperature 0 is greedy, as in the
+    OpenAI API. Backends send ``max_new_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed``."""
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise DeSTAError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+    return GenerationOptions(
+        max_new_tokens=max_new_tokens,
+        do_sample=temperature > 0,
+        temperature=temperature,
+        top_p=top_p,
+        stop=tuple(stop),
+        seed=seed,
+    )
 
-    max_new_tokens: int = 512
-    temperature: float = 0.7
-    top_p: float = 0.9
-    stop: tuple[str, ...] = ()
-    seed: int | None = None  # per request; set by the request builder
 
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise DeSTAError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise DeSTAError(
-                f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}"
-            )
+def with_temperature(options: GenerationOptions, temperature: float) -> GenerationOptions:
+    """``options`` at another temperature (0: greedy), as :func:`SamplingParams` reads a temperature."""
+    return replace(options, temperature=temperature, do_sample=temperature > 0)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "stop": list(self.stop),
-            "seed": self.seed,
-        }
+
+def sampling_dict(options: GenerationOptions) -> dict[str, Any]:
+    """The decoding settings a data backend sends, as they enter :func:`cache_key`."""
+    return {
+        "max_new_tokens": options.max_new_tokens,
+        "temperature": options.api_temperature,
+        "top_p": options.top_p,
+        "stop": list(options.stop),
+        "seed": options.seed,
+    }
 
 
 class InstructionLike(Protocol):
@@ -96,6 +107,9 @@ class InstructionLike(Protocol):
 
 
 class InstructionSampler(Protocol):
+    """Draws one instruction per request. A sampler that also has ``sample_for(record, seed)`` is given
+    the record itself (questions built from its labels, e.g. lettered options around the gold one)."""
+
     def sample(self, seed: int, kind: str = "speech") -> InstructionLike: ...
 
 
@@ -209,7 +223,8 @@ def build_request(
     """The ``k``-th request for ``record``: instruction sampled with a seed derived from ``(seed, key)``."""
     key = request_key(record, k)
     rseed = derive_seed(seed, key)
-    instruction = pool.sample(rseed, kind=record.kind)
+    sample_for = getattr(pool, "sample_for", None)
+    instruction = sample_for(record, rseed) if sample_for else pool.sample(rseed, kind=record.kind)
     description = describe(record)
     train = training_messages(record, instruction.text, fmt)
     parts = tuple(
@@ -265,10 +280,10 @@ def to_sample(
     )
 
 
-def cache_key(model: str, messages: list[dict[str, Any]], params: SamplingParams) -> str:
+def cache_key(model: str, messages: list[dict[str, Any]], params: GenerationOptions) -> str:
     """sha256 of the whole request: model id, messages and every sampling parameter."""
     blob = json.dumps(
-        {"model": model, "messages": messages, "params": params.to_dict()}, sort_keys=True, ensure_ascii=False
+        {"model": model, "messages": messages, "params": sampling_dict(params)}, sort_keys=True, ensure_ascii=False
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -13,6 +13,9 @@ Facts:
 * ``gender``: the answer names the labelled gender (man, male, woman, female, ...) and not the other
   one; words inside the quoted transcript do not count.
 * ``language``: the answer names the labelled language.
+* ``emotion``: the answer names the labelled emotion (``Emotion`` attribute: angry, happy, ...) and no
+  other emotion of :data:`EMOTIONS` (so "(a) happy (b) sad" fails).
+* ``animal``: the answer names the labelled animal (``Animal`` attribute) as a whole word.
 
 The word rules themselves (vocabularies, recall) live in :mod:`desta.rules`, shared with the desta-tiny
 recipe's probes.
@@ -22,17 +25,35 @@ A fact the record has no label for (no transcript, no ``Gender`` attribute) is n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from desta.data.records import AudioRecord
 from desta.errors import DeSTAError
 from desta.rules import GENDER_NOUNS, stated_gender, states_language, transcript_recall
 
-FACTS = ("transcript", "gender", "language")
+FACTS = ("transcript", "gender", "language", "emotion", "animal")
+#: the emotion labels desta's corpora use, with the words an answer may state each with
+EMOTIONS: dict[str, tuple[str, ...]] = {
+    "angry": ("angry", "anger", "angrily"),
+    "calm": ("calm", "calmly"),
+    "disgust": ("disgust", "disgusted"),
+    "fear": ("fear", "fearful", "afraid", "scared"),
+    "happy": ("happy", "happiness", "joy", "joyful"),
+    "neutral": ("neutral",),
+    "sad": ("sad", "sadness", "sadly"),
+    "surprise": ("surprise", "surprised"),
+}
 
 GENDER_WORDS = GENDER_NOUNS  # the name this module exported before desta.rules held the vocabulary
 
-__all__ = ["FACTS", "GENDER_WORDS", "check_facts", "grounding_failure", "stated_gender", "transcript_recall"]
+__all__ = ["FACTS", "GENDER_WORDS", "check_facts", "grounding_failure", "stated_emotions", "stated_gender", "transcript_recall"]
+
+
+def stated_emotions(answer: str) -> set[str]:
+    """The :data:`EMOTIONS` labels ``answer`` names as whole words."""
+    have = set(re.findall(r"[a-z]+", answer.lower()))
+    return {label for label, forms in EMOTIONS.items() if have & set(forms)}
 
 
 def check_facts(facts: Iterable[str]) -> tuple[str, ...]:
@@ -66,4 +87,17 @@ def grounding_failure(
             label = record.attributes.get("Language", "").strip()
             if label and not states_language(answer, label):
                 return "missing_language"
+        elif fact == "emotion":
+            label = record.attributes.get("Emotion", "").strip().lower()
+            if label not in EMOTIONS:
+                continue
+            said = stated_emotions(answer)
+            if said - {label}:
+                return "wrong_emotion"
+            if label not in said:
+                return "missing_emotion"
+        elif fact == "animal":
+            label = record.attributes.get("Animal", "").strip().lower()
+            if label and not re.search(rf"\b{re.escape(label)}s?\b", answer, re.I):
+                return "missing_animal"
     return None

@@ -27,6 +27,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ship", action="store_true", help="install the trained adapter as the packaged desta-tiny"
     )
+    p.add_argument(
+        "--realdata",
+        default=d.realdata,
+        metavar="DIR",
+        help="train on real recordings: the realdata folder (metadata.csv + audio/; see docs/training.md)",
+    )
+    p.add_argument(
+        "--tuxpaint",
+        default=d.tuxpaint,
+        metavar="DIR",
+        help="with --realdata: also the Tux Paint stamps (apt-get install tuxpaint-stamps-default;"
+        " /usr/share/tuxpaint/stamps)",
+    )
+    p.add_argument(
+        "--compare-with",
+        default="",
+        metavar="MODELS",
+        help="with --realdata: comma-separated models also scored on the real held-out suite (e.g. desta-tiny)",
+    )
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument(
         "--precision",
@@ -38,17 +57,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_recipe(args: argparse.Namespace) -> int:
-    from desta.recipes.tiny import TinyOptions, run_tiny
+    from desta.recipes.tiny import REAL_OPTIONS, TinyOptions, run_tiny
 
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    real = dict(REAL_OPTIONS) if args.realdata else {}
+    threads = real.pop("threads", args.threads) if args.threads == TinyOptions().threads else args.threads
     run_tiny(
         TinyOptions(
+            **real,
             out_dir=args.out,
             num_clips=args.num_clips,
             max_records=args.max_records,
             variants=variants,
             ship=args.ship,
-            threads=args.threads,
+            realdata=args.realdata,
+            tuxpaint=args.tuxpaint,
+            compare_with=tuple(m.strip() for m in args.compare_with.split(",") if m.strip()),
+            threads=threads,
             precision=args.precision,
         )
     )

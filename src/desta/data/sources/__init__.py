@@ -31,9 +31,11 @@ from desta.data.sources.libri import read_librispeech, read_libritts, read_libri
 from desta.data.sources.libricount import read_libricount
 from desta.data.sources.meld import read_meld
 from desta.data.sources.music import read_gtzan, read_nsynth
+from desta.data.sources.realdata import read_realdata
 from desta.data.sources.sound import read_audiocaps, read_clotho, read_esc50, read_vocalsound
 from desta.data.sources.speech_commands import read_speech_commands
 from desta.data.sources.table import read_table
+from desta.data.sources.tuxpaint import read_tuxpaint
 from desta.data.sources.vctk import read_vctk
 from desta.data.sources.voxceleb import read_voxceleb1
 from desta.errors import DeSTAError
@@ -59,6 +61,8 @@ SOURCES: dict[str, Callable[..., Iterator[AudioRecord]]] = {
     "gtzan": read_gtzan,
     "nsynth": read_nsynth,
     "asterisk": read_asterisk,
+    "realdata": read_realdata,
+    "tuxpaint": read_tuxpaint,
 }
 
 

@@ -237,10 +237,11 @@ def _item_key(item: dict[str, Any]) -> str:
 
 
 def run_suite(model, items: list[dict[str, Any]], *, batch: int = 8, max_new_tokens: int = 40,
-              done: Path | None = None, log=None) -> list[dict[str, Any]]:  # fmt: skip
+              done: Path | None = None, log=None, score=None) -> list[dict[str, Any]]:  # fmt: skip
     """Greedy answers of ``model`` (``generate(conversations, max_new_tokens=)``) to every item, scored.
 
-    With ``done`` (a JSONL file), each scored batch is appended there and items already in it are not
+    ``score(item, answer)`` scores one answer (default :func:`score_item`). With ``done`` (a JSONL
+    file), each scored batch is appended there and items already in it are not
     asked again, so an interrupted run resumes where it stopped.
     """
     import json
@@ -258,7 +259,7 @@ def run_suite(model, items: list[dict[str, Any]], *, batch: int = 8, max_new_tok
             [audio_conversation(it["record"], it["question"]) for it in chunk], max_new_tokens=max_new_tokens
         )
         scored = [
-            {"key": _item_key(it), **score_item(it, a.text)} for it, a in zip(chunk, answers, strict=True)
+            {"key": _item_key(it), **(score or score_item)(it, a.text)} for it, a in zip(chunk, answers, strict=True)
         ]
         for s in scored:
             have[s["key"]] = s

@@ -39,7 +39,11 @@ LENGTH_WORDS = re.compile(r"\b(seconds?|minutes?|duration|long|short|brief|lasts
 
 
 def record_id(row: dict[str, Any]) -> str:
-    """``"[<corpus>/]<record id>[#<copy>]"`` -> the record id."""
+    """The record a row was generated for: from its request key ``"<corpus>/<record id>#<k>"`` (record
+    ids may hold "/"), else from its id ``"[<corpus>/]<record id>[#<copy>]"``."""
+    key = str(row.get("meta", {}).get("key", ""))
+    if "/" in key and "#" in key:
+        return key.split("/", 1)[1].rsplit("#", 1)[0]
     return str(row.get("id", "")).split("/", 1)[-1].split("#")[0]
 
 
@@ -83,9 +87,11 @@ def _gold_index(record: AudioRecord, options: tuple[str, ...]) -> int | None:
             ):
                 return i
     language = LANGUAGES.get(record.language or "", "")
-    if language:
+    emotion = record.attributes.get("Emotion", "")
+    animal = record.attributes.get("Animal", "")
+    for label in (language, emotion, animal):
         for i, o in enumerate(options):
-            if o.strip().lower() == language.lower():
+            if label and o.strip().lower() == label.lower():
                 return i
     return None
 

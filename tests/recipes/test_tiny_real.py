@@ -1,0 +1,87 @@
+"""desta-tiny's real-data recipe: lettered questions from labels, their verification, and scoring."""
+
+from __future__ import annotations
+
+import random
+
+from desta.data.grounding import grounding_failure, stated_emotions
+from desta.data.instructions import InstructionPool
+from desta.data.records import AudioRecord
+from desta.recipes.tiny.mcq import score_mcq
+from desta.recipes.tiny.real import (
+    OPEN_WEIGHTS,
+    LabelQuestions,
+    heldout_items,
+    label_tasks,
+    make_mcq,
+    score_real_item,
+)
+from desta.recipes.tiny.rows import verify_mcq_rows
+
+SPEECH = AudioRecord("ravdess/a", "/a.ogg", "realdata", duration=1.0, transcript="Kids are talking by the door.",
+                     attributes={"Language": "English", "Gender": "Female", "Emotion": "Angry"}, language="en")  # fmt: skip
+CAT = AudioRecord("catmeows/d", "/d.ogg", "realdata", duration=1.0, caption="a cat meowing",
+                  attributes={"Animal": "Cat"}, kind="sound")  # fmt: skip
+
+
+def test_label_tasks_and_four_option_questions_hold_the_gold_once():
+    assert label_tasks(SPEECH) == [("gender", "female"), ("emotion", "angry"), ("language", "English")]
+    assert label_tasks(CAT) == [("animal", "cat")]
+    golds = set()
+    for seed in range(40):
+        for task, gold in label_tasks(SPEECH) + label_tasks(CAT):
+            q = make_mcq(task, gold, random.Random(seed))
+            assert len(q.options) == (2 if task == "gender" else 4)
+            assert q.options[q.gold].lower() == gold.lower()
+            golds.add((task, q.gold))
+    assert {g for t, g in golds if t == "emotion"} == {0, 1, 2, 3}  # the gold's place is shuffled
+
+
+def test_sampler_asks_lettered_questions_with_their_grounding_fact():
+    sampler = LabelQuestions(InstructionPool.load().weighted(dict(OPEN_WEIGHTS)), mcq_fraction=0.6)
+    drawn = [sampler.sample_for(SPEECH, s) for s in range(200)]
+    mcq = [i for i in drawn if i.category == "mcq"]
+    assert 90 < len(mcq) < 150
+    assert {i.requires for i in mcq} == {("gender",), ("emotion",), ("language",)}
+    assert all("(a)" in i.text for i in mcq) and not any("(a)" in i.text for i in drawn if i.category != "mcq")
+    assert sampler.sample_for(SPEECH, 3) == sampler.sample_for(SPEECH, 3)  # seeded
+
+
+def test_emotion_and_animal_grounding_facts():
+    assert stated_emotions("The speaker sounds angry, not sad.") == {"angry", "sad"}
+    assert grounding_failure("(c) angry", SPEECH, ("emotion",)) is None
+    assert grounding_failure("(a) happy (c) angry", SPEECH, ("emotion",)) == "wrong_emotion"
+    assert grounding_failure("The speaker is calm.", SPEECH, ("emotion",)) == "wrong_emotion"
+    assert grounding_failure("It is a recording.", SPEECH, ("emotion",)) == "missing_emotion"
+    assert grounding_failure("Two cats meowing.", CAT, ("animal",)) is None
+    assert grounding_failure("A dog barks.", CAT, ("animal",)) == "missing_animal"
+
+
+def _row(record: AudioRecord, prompt: str, response: str) -> dict:
+    return {"id": record.id, "prompt": prompt, "response": response, "meta": {"key": f"{record.corpus}/{record.id}#0"}}
+
+
+def test_verify_drops_lettered_emotion_and_animal_answers_that_are_not_the_gold():
+    q = "What emotion does the speaker express? (a) happy (b) angry (c) sad (d) calm"
+    a = "Which animal makes this sound? (a) dog (b) cow (c) cat (d) frog"
+    rows = [_row(SPEECH, q, "(b) angry"), _row(SPEECH, q, "(c) sad"), _row(CAT, a, "The animal is a cat."),
+            _row(CAT, a, "(a) dog")]  # fmt: skip
+    kept, dropped = verify_mcq_rows(rows, {SPEECH.id: SPEECH, CAT.id: CAT})
+    assert [r["response"] for r in kept] == ["(b) angry", "The animal is a cat."]
+    assert len(dropped) == 2
+
+
+def test_scoring_open_emotion_animal_and_the_two_part_question():
+    items = heldout_items([SPEECH, CAT], per_class=3)
+    by = {(it["task"], it["format"]): it for it in items}
+    assert set(by) >= {("gender", "mcq"), ("emotion", "open"), ("animal", "mcq"), ("two-part", "open")}
+    assert score_real_item(by[("emotion", "open")], "The speaker sounds angry.")["correct"]
+    assert not score_real_item(by[("emotion", "open")], "Angry or sad.")["correct"]
+    assert score_real_item(by[("animal", "open")], "A cat is meowing.")["correct"]
+    two = by[("two-part", "open")]
+    assert score_real_item(two, 'The speaker says "Kids are talking by the door." She is a woman.')["correct"]
+    quoted = score_real_item(two, "The speaker says, what is said, and is the speaker a man or a woman?")
+    assert quoted["quoted_back"] and not quoted["correct"]
+    mcq = by[("animal", "mcq")]
+    ok, n = score_mcq(f"({mcq['mcq'].gold_letter}) cat", mcq["mcq"])
+    assert ok and n == 1 and score_real_item(mcq, f"({mcq['mcq'].gold_letter}) cat")["correct"]
