@@ -46,6 +46,7 @@ from desta.data.generate import (
     derive_seed,
     request_key,
     to_sample,
+    with_temperature,
 )
 from desta.data.outdir import (  # noqa: F401  (SHARD_PATTERN, REJECTS: part of this module's API)
     CACHE,
@@ -61,6 +62,7 @@ from desta.data.records import AudioRecord
 from desta.data.summary import GenerationAborted, RunSummary
 from desta.endpoints import EndpointUnavailableError
 from desta.errors import DeSTAError
+from desta.model.options import GenerationOptions
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class GenerateConfig:
     seed: int = 0  # run seed; every request's instruction and sampling seed derive from it and its key
     batch_size: int = 64  # requests per backend call
     shard_size: int = 10_000  # rows per output shard
-    sampling: SamplingParams = SamplingParams()
+    sampling: GenerationOptions = SamplingParams()  # data generation's defaults (temperature 0.7, top_p 0.9)
     retry: RetryPolicy = RetryPolicy()
     filters: FilterConfig = FilterConfig()
     resample: int = 0  # extra tries, each with a new seed, for an answer a filter or grounding check rejects
@@ -133,7 +135,7 @@ def attempt_seed(request_seed: int, question: int, attempt: int) -> int:
 
 def _answer(
     messages: list[list[dict[str, str]]],
-    params: list[SamplingParams],
+    params: list[GenerationOptions],
     backend: TextBackend,
     config: GenerateConfig,
     cache: ResponseCache | None,
@@ -186,7 +188,7 @@ def process_requests(
             break
         sampling = config.sampling
         if attempt and config.resample_temperature is not None:
-            sampling = replace(sampling, temperature=config.resample_temperature)
+            sampling = with_temperature(sampling, config.resample_temperature)
         params = [replace(sampling, seed=attempt_seed(requests[ri].seed, qi, attempt)) for ri, qi in pending]
         results = _answer(
             [questions[ri][qi][2] for ri, qi in pending], params, backend, config, cache, outcome, sleep

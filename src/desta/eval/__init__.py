@@ -9,7 +9,6 @@ from __future__ import annotations
 from desta.eval.base import DataLayoutError, EvalError, Item, Scores, Task
 from desta.eval.judge import Judge, JudgeOptions, JudgeSpec
 from desta.eval.predictors import (
-    DecodeOptions,
     LocalModelPredictor,
     OpenAIEndpointPredictor,
     TextLLMPredictor,
@@ -20,7 +19,6 @@ from desta.eval.run import RunOptions, evaluate, read_predictions
 __all__ = [
     "TASKS",
     "DataLayoutError",
-    "DecodeOptions",
     "EvalError",
     "Item",
     "Judge",

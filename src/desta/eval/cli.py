@@ -8,6 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
+from desta.model.options import GenerationOptions
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -42,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit-per", type=int, default=None, help="at most N items per class/track")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample")
     p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--max-new-tokens", type=int, default=GenerationOptions().max_new_tokens)
     p.add_argument("--rescore", action="store_true", help="score existing predictions without the model")
     p.add_argument(
         "--predictions",
@@ -73,13 +75,12 @@ def default_out(task_name: str, model: str | None) -> Path:
 
 def _predictor(args: argparse.Namespace):
     from desta.eval.predictors import (
-        DecodeOptions,
         LocalModelPredictor,
         OpenAIEndpointPredictor,
         TextLLMPredictor,
     )
 
-    decode = DecodeOptions(max_new_tokens=args.max_new_tokens)
+    decode = GenerationOptions(max_new_tokens=args.max_new_tokens)  # greedy
     if args.endpoint:
         return OpenAIEndpointPredictor(args.endpoint, args.endpoint_model, args.api_key, decode)
     if args.text_llm:

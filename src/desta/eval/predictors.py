@@ -8,11 +8,11 @@ the error of each item that still fails.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from desta.eval.base import EvalError
 from desta.messages import to_openai
+from desta.model.options import GenerationOptions
 
 Conversation = list[dict[str, Any]]
 
@@ -29,25 +29,21 @@ class Predictor(Protocol):
     def settings(self) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True)
-class DecodeOptions:
-    """Evaluation decoding: greedy, 512 new tokens (DeSTA's evaluation scripts)."""
-
-    max_new_tokens: int = 512
-    temperature: float = 0.0
+# Evaluation decodes with GenerationOptions() unless told otherwise: greedy, 512 new tokens (DeSTA's
+# evaluation scripts).
 
 
 class LocalModelPredictor:
     """``desta.load_model(...).generate`` with greedy decoding."""
 
-    def __init__(self, model: Any, options: DecodeOptions = DecodeOptions()) -> None:
+    def __init__(self, model: Any, options: GenerationOptions = GenerationOptions()) -> None:
         self.model = model
         self.options = options
         self.name = str(getattr(model, "name", "desta"))
 
     @classmethod
     def load(
-        cls, name: str | None, device: str = "cpu", options: DecodeOptions = DecodeOptions()
+        cls, name: str | None, device: str = "cpu", options: GenerationOptions = GenerationOptions()
     ) -> LocalModelPredictor:
         import desta
 
@@ -55,13 +51,10 @@ class LocalModelPredictor:
 
     @property
     def settings(self) -> dict[str, Any]:
-        return {"backend": "desta", "do_sample": False, "max_new_tokens": self.options.max_new_tokens}
+        return {"backend": "desta", "do_sample": self.options.do_sample, "max_new_tokens": self.options.max_new_tokens}
 
     def predict(self, conversations: Sequence[Conversation]) -> list[str]:
-        from desta import GenerationOptions
-
-        opts = GenerationOptions(max_new_tokens=self.options.max_new_tokens, do_sample=False)
-        return [r.text for r in self.model.generate(list(conversations), opts)]
+        return [r.text for r in self.model.generate(list(conversations), self.options)]
 
 
 class OpenAIEndpointPredictor:
@@ -78,7 +71,7 @@ class OpenAIEndpointPredictor:
         base_url: str,
         model: str | None = None,
         api_key: str | None = None,
-        options: DecodeOptions = DecodeOptions(),
+        options: GenerationOptions = GenerationOptions(),
         timeout_s: float = 300.0,
         max_retries: int = 2,
         client: Any = None,
@@ -106,7 +99,7 @@ class OpenAIEndpointPredictor:
         return {
             "backend": "openai-endpoint",
             "endpoint": self.base_url,
-            "temperature": self.options.temperature,
+            "temperature": self.options.api_temperature,
             "max_tokens": self.options.max_new_tokens,
         }
 
@@ -120,7 +113,7 @@ class OpenAIEndpointPredictor:
             {
                 "model": self.name,
                 "messages": to_openai(c),
-                "temperature": self.options.temperature,
+                "temperature": self.options.api_temperature,
                 "max_tokens": self.options.max_new_tokens,
             }
             for c in conversations
@@ -157,7 +150,7 @@ class TextLLMPredictor:
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, name: str, options: DecodeOptions = DecodeOptions()
+        self, model: Any, tokenizer: Any, name: str, options: GenerationOptions = GenerationOptions()
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -165,7 +158,7 @@ class TextLLMPredictor:
         self.options = options
 
     @classmethod
-    def load(cls, name: str, options: DecodeOptions = DecodeOptions()) -> TextLLMPredictor:
+    def load(cls, name: str, options: GenerationOptions = GenerationOptions()) -> TextLLMPredictor:
         from desta.model.backbones import load_llm
 
         model, tokenizer = load_llm(name)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from desta.model.options import GenerationOptions
 from desta.model.precision import PRECISIONS
+
+# `desta ask`'s decoding defaults: greedy, 256 new tokens; temperature and top_p apply with --sample
+ASK_OPTIONS = GenerationOptions(max_new_tokens=256, temperature=0.7, top_p=0.9)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,11 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model folder or hub id (default: the embedded desta-tiny)")
     p.add_argument("--system", default=None, help="system prompt")
     p.add_argument("--transcript", default=None, help="use this transcript instead of Whisper ASR (one audio)")
-    p.add_argument("--max-new-tokens", type=int, default=256)
+    d = ASK_OPTIONS
+    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--top-p", type=float, default=d.top_p)
+    p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--precision", default="auto", choices=PRECISIONS,
@@ -34,6 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_ask)
 
 
+def ask_options(args: argparse.Namespace) -> GenerationOptions:
+    """The decoding options of a `desta ask` command line (greedy unless --sample)."""
+    return GenerationOptions(
+        max_new_tokens=args.max_new_tokens,
+        do_sample=args.sample,
+        temperature=args.temperature if args.sample else 1.0,
+        top_p=args.top_p if args.sample else 1.0,
+        seed=args.seed,
+    )
+
+
 def _ask_server(args: argparse.Namespace, conv: list[dict]) -> int:
     """Answer through a running server: no model load in this process (a second or so per question)."""
     from desta.endpoints import EndpointClient, EndpointOptions, RetryPolicy
@@ -42,11 +58,12 @@ def _ask_server(args: argparse.Namespace, conv: list[dict]) -> int:
 
     if args.show_transcript or args.transcript is not None:
         raise DeSTAError("--show-transcript and --transcript need a local model; drop --server to use them")
-    body = {"messages": to_openai(conv), "max_tokens": args.max_new_tokens, "temperature": 0.0}
-    if args.sample:
-        body.update(temperature=args.temperature, top_p=args.top_p)
-    if args.seed is not None:
-        body["seed"] = args.seed
+    decoding = ask_options(args)
+    body = {"messages": to_openai(conv), "max_tokens": decoding.max_new_tokens, "temperature": decoding.api_temperature}
+    if decoding.do_sample:
+        body["top_p"] = decoding.top_p
+    if decoding.seed is not None:
+        body["seed"] = decoding.seed
     # interactive: a server that is not there fails in about a second instead of a minute of backoff
     options = EndpointOptions(base_url=args.server.rstrip("/"), retry=RetryPolicy(max_attempts=2, initial_delay=0.5))
     with EndpointClient(options) as client:
@@ -86,13 +103,7 @@ def run_ask(args: argparse.Namespace) -> int:
     model = desta.load_model(args.model, device=args.device, llm_dtype=resolve_dtype(args.precision, args.device))
     if model.config.untrained:
         print("[untrained adapter: answers come from random connector weights]", file=sys.stderr)
-    options = desta.GenerationOptions(
-        max_new_tokens=args.max_new_tokens,
-        do_sample=args.sample,
-        temperature=args.temperature if args.sample else 1.0,
-        top_p=args.top_p if args.sample else 1.0,
-        seed=args.seed,
-    )
+    options = ask_options(args)
     if args.show_transcript or args.no_stream:
         result = model.generate([conv], options)[0]
         if args.show_transcript:

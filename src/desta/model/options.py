@@ -9,8 +9,14 @@ from desta.errors import DeSTAError
 
 @dataclass(frozen=True)
 class GenerationOptions:
-    """How to decode. Greedy by default (the official ``generate`` samples by default; the paper's
-    evaluations and its README use greedy)."""
+    """How to decode: the one options type of every way to run a model (the local model, an
+    OpenAI-compatible endpoint, vLLM, the data backends, evaluation). Greedy by default (the official
+    ``generate`` samples by default; the paper's evaluations and its README use greedy).
+
+    Callers with other defaults keep them as instances of this class (``desta ask``:
+    ``desta.infer.cli.ASK_OPTIONS``; data generation: ``desta.data.generate.SamplingParams()``, where
+    temperature 0 means greedy); evaluation uses the defaults.
+    """
 
     max_new_tokens: int = 512
     do_sample: bool = False
@@ -31,6 +37,12 @@ class GenerationOptions:
         if self.top_k < 0:
             raise DeSTAError(f"top_k must be >= 0, got {self.top_k}")
         object.__setattr__(self, "stop", tuple(self.stop))
+
+    @property
+    def api_temperature(self) -> float:
+        """The temperature an OpenAI-style API takes for these options: 0 when greedy (a zero given as
+        the temperature is kept as given)."""
+        return self.temperature if self.do_sample or self.temperature == 0 else 0.0
 
 
 @dataclass(frozen=True)

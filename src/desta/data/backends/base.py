@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from desta.data.generate import SamplingParams
+from desta.model.options import GenerationOptions
 from desta.endpoints import RetryPolicy
 from desta.errors import DeSTAError
 
@@ -71,14 +71,14 @@ class TextBackend(Protocol):
     model_id: str
 
     def generate(
-        self, batch: list[list[dict[str, str]]], params: list[SamplingParams] | SamplingParams
+        self, batch: list[list[dict[str, str]]], params: list[GenerationOptions] | GenerationOptions
     ) -> list[BackendResult]: ...
 
     def close(self) -> None: ...
 
 
-def params_list(params: list[SamplingParams] | SamplingParams, n: int) -> list[SamplingParams]:
-    if isinstance(params, SamplingParams):
+def params_list(params: list[GenerationOptions] | GenerationOptions, n: int) -> list[GenerationOptions]:
+    if isinstance(params, GenerationOptions):
         return [params] * n
     if len(params) != n:
         raise DeSTAError(f"got {len(params)} sampling params for {n} conversations")
@@ -88,7 +88,7 @@ def params_list(params: list[SamplingParams] | SamplingParams, n: int) -> list[S
 def generate_with_retries(
     backend: TextBackend,
     batch: list[list[dict[str, str]]],
-    params: list[SamplingParams],
+    params: list[GenerationOptions],
     policy: RetryPolicy = RetryPolicy(),
     *,
     sleep: Callable[[float], None] = time.sleep,

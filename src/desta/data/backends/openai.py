@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from desta.data.backends.base import BackendResult, params_list
-from desta.data.generate import SamplingParams
+from desta.model.options import GenerationOptions
 from desta.endpoints import (
     Completion,
     EndpointOptions,
@@ -72,12 +72,12 @@ class OpenAIBackend:
         except EndpointUnavailableError as err:
             raise self.client.explain_unavailable(err, self.model_id) from None
 
-    def body(self, conv: list[dict[str, str]], p: SamplingParams) -> dict[str, Any]:
+    def body(self, conv: list[dict[str, str]], p: GenerationOptions) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model_id,
             "messages": conv,
             "max_tokens": p.max_new_tokens,
-            "temperature": p.temperature,
+            "temperature": p.api_temperature,
             "top_p": p.top_p,
         }
         if p.stop:

@@ -75,14 +75,14 @@ class TransformersBackend:
         plist = params_list(params, len(batch))
         p0 = plist[0]
         if any(
-            (p.temperature, p.top_p, p.max_new_tokens, p.stop)
-            != (p0.temperature, p0.top_p, p0.max_new_tokens, p0.stop)
+            (p.api_temperature, p.top_p, p.max_new_tokens, p.stop)
+            != (p0.api_temperature, p0.top_p, p0.max_new_tokens, p0.stop)
             for p in plist
         ):
             # Different decoding settings cannot share one generate() call: split by settings.
             groups: dict[tuple, list[int]] = {}
             for i, p in enumerate(plist):
-                groups.setdefault((p.temperature, p.top_p, p.max_new_tokens, p.stop), []).append(i)
+                groups.setdefault((p.api_temperature, p.top_p, p.max_new_tokens, p.stop), []).append(i)
             out: list[BackendResult | None] = [None] * len(batch)
             for idx in groups.values():
                 for i, r in zip(idx, self.generate([batch[i] for i in idx], [plist[i] for i in idx])):
@@ -113,7 +113,7 @@ class TransformersBackend:
             "max_new_tokens": p0.max_new_tokens,
             "pad_token_id": self.tokenizer.pad_token_id,
         }
-        if p0.temperature > 0:
+        if p0.api_temperature > 0:
             kwargs.update(do_sample=True, temperature=p0.temperature, top_p=p0.top_p)
             if p0.seed is not None:
                 torch.manual_seed(p0.seed % (2**32))

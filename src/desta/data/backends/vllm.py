@@ -63,7 +63,7 @@ class VLLMBackend:
     def _sampling(self, p):
         return self._vllm.SamplingParams(
             max_tokens=p.max_new_tokens,
-            temperature=p.temperature,
+            temperature=p.api_temperature,
             top_p=p.top_p,
             stop=list(p.stop) or None,
             seed=p.seed,
