@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from desta.model.options import GenerationOptions
 from desta.endpoints import RetryPolicy
 from desta.errors import DeSTAError
+from desta.model.options import GenerationOptions
 
 __all__ = [
     "BackendError",

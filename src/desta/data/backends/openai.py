@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from desta.data.backends.base import BackendResult, params_list
-from desta.model.options import GenerationOptions
 from desta.endpoints import (
     Completion,
     EndpointOptions,
@@ -16,6 +15,7 @@ from desta.endpoints import (
     RetryPolicy,
     TransientEndpointError,
 )
+from desta.model.options import GenerationOptions
 
 if TYPE_CHECKING:
     from desta.endpoints.client import EndpointClient
