@@ -128,3 +128,22 @@ def test_ask_a_server_that_is_not_there(tmp_path, capsys):
     assert main(["ask", "--server", url, _clip(tmp_path), "Hi?"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("desta: error:") and "127.0.0.1" in err and "Traceback" not in err
+
+
+def test_ask_a_server_given_without_v1(tmp_path, capsys):
+    """`--server http://host:port` (no path) means its /v1, where OpenAI-compatible servers answer."""
+    from desta.infer.cli import server_base_url
+    from desta.serve.app import create_app
+    from desta.serve.fake import FakeEngine
+    from desta.serve.settings import ServeSettings
+    from serve.serve_helpers import LiveServer
+
+    assert server_base_url("http://127.0.0.1:8000") == "http://127.0.0.1:8000/v1"
+    assert server_base_url("http://127.0.0.1:8000/") == "http://127.0.0.1:8000/v1"
+    assert server_base_url("localhost:8000") == "http://localhost:8000/v1"
+    assert server_base_url("https://example.org/api/v1/") == "https://example.org/api/v1"  # a path: as given
+    clip = _clip(tmp_path, 1.0)
+    with LiveServer(create_app(FakeEngine(), ServeSettings())) as server:
+        for url in (server.url, server.url + "/"):
+            assert main(["ask", "--server", url, clip, "What is said?"]) == 0
+            assert capsys.readouterr().out.strip() == "echo: What is said? | audios=1 | seconds=1.00"

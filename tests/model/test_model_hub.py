@@ -79,3 +79,38 @@ def test_public_api_is_listed():
 
     for name in ("load_model", "DeSTAModel", "GenerationOptions", "Generator", "conversation", "example_clip"):
         assert name in dir(desta) and getattr(desta, name) is not None
+
+
+def test_automodel_without_importing_desta_first(saved, tmp_path):
+    """A fresh interpreter that never imports desta: the saved folder's ``auto_map`` lets transformers'
+    Auto classes load it with ``trust_remote_code=True`` (offline: the code files are in the folder), and
+    without it transformers asks for ``trust_remote_code`` instead of "does not recognize this architecture"."""
+    import os
+    import subprocess
+    import sys
+
+    model, out = saved
+    config = json.loads((out / "config.json").read_text())
+    assert config["auto_map"] == {"AutoConfig": "configuration_desta.DeSTAHFConfig", "AutoModel": "modeling_desta.DeSTAModel"}
+    assert "trust_remote_code=True" in (out / "README.md").read_text()
+    expected = model.adapter_state_dict()
+    torch.save(expected, tmp_path / "expected.pt")
+    script = f"""
+import sys, torch
+from transformers import AutoConfig, AutoModel
+assert not any(m == "desta" or m.startswith("desta.") for m in sys.modules)
+try:
+    AutoConfig.from_pretrained({str(out)!r}, trust_remote_code=False)
+    raise SystemExit("loaded without trust_remote_code")
+except ValueError as err:
+    assert "trust_remote_code" in str(err), err
+assert AutoConfig.from_pretrained({str(out)!r}, trust_remote_code=True).model_type == "desta"
+auto = AutoModel.from_pretrained({str(out)!r}, trust_remote_code=True)
+assert type(auto).__name__ == "DeSTAModel", type(auto)
+expected = torch.load({str(tmp_path / "expected.pt")!r})
+assert all(torch.equal(auto.adapter_state_dict()[k], v) for k, v in expected.items())
+print("ok")
+"""
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]

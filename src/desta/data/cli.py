@@ -244,8 +244,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--engines",
         help="comma list of espeak,flite,festival,pocketsphinx,allison,freedesktop,noisy (default all)",
+    )  # desta.data.synth.ENGINES and LANGUAGES: not imported here, for a fast `desta --help`
+    p.add_argument(
+        "--languages",
+        help="comma list for espeak among en,de,fr,es,it,ru,zh (default all; festival's voices speak their own)",
     )
-    p.add_argument("--languages", help="comma list for espeak among en,de,fr,es,zh (default all)")
     p.add_argument(
         "--test-fraction", type=float, default=0.2, help="held-out share (other sentences and voices)"
     )

@@ -19,12 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--system", default=None, help="system prompt")
     p.add_argument("--transcript", default=None, help="use this transcript instead of Whisper ASR (one audio)")
     d = ASK_OPTIONS
-    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
+    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, help="longest answer, in tokens")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--top-p", type=float, default=d.top_p)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature (with --sample)")
+    p.add_argument("--top-p", type=float, default=d.top_p, help="nucleus sampling mass (with --sample)")
+    p.add_argument("--seed", type=int, default=d.seed, help="sampling seed (with --sample)")
+    p.add_argument("--device", default="cpu", help="where the model runs, e.g. cpu or cuda")
     p.add_argument(
         "--precision", default="auto", choices=PRECISIONS,
         help="LLM precision: auto = bf16 on GPU, fp32 on CPU; fast = bf16 also on CPUs that compute it natively",
@@ -33,10 +33,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-transcript", action="store_true", help="also print the Whisper transcript(s)")
     p.add_argument(
         "--server", default=None, metavar="URL",
-        help="ask a running OpenAI-compatible server (e.g. `desta serve`: http://127.0.0.1:8000/v1) instead of "
-        "loading a model here; --model names the served model (default: the first one it lists)",
+        help="ask a running OpenAI-compatible server (e.g. `desta serve`: http://127.0.0.1:8000, /v1 is added "
+        "when the URL has no path) instead of loading a model here; --model names the served model "
+        "(default: the first one it lists)",
     )  # fmt: skip
     p.set_defaults(func=run_ask)
+
+
+def server_base_url(url: str) -> str:
+    """The OpenAI base URL of ``--server``: ``http://host:port`` (no path) means its ``/v1``, as every
+    OpenAI-compatible server (``desta serve``, vLLM, llama.cpp, Ollama) serves there; a bare ``host:port``
+    means ``http://``. A URL with a path is used as given.
+
+    >>> server_base_url("http://127.0.0.1:8000"), server_base_url("localhost:8000/"), server_base_url("https://h/api/v1/")
+    ('http://127.0.0.1:8000/v1', 'http://localhost:8000/v1', 'https://h/api/v1')
+    """
+    from urllib.parse import urlsplit
+
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    return url + "/v1" if urlsplit(url).path == "" else url
 
 
 def ask_options(args: argparse.Namespace) -> GenerationOptions:
@@ -65,7 +82,7 @@ def _ask_server(args: argparse.Namespace, conv: list[dict]) -> int:
     if decoding.seed is not None:
         body["seed"] = decoding.seed
     # interactive: a server that is not there fails in about a second instead of a minute of backoff
-    options = EndpointOptions(base_url=args.server.rstrip("/"), retry=RetryPolicy(max_attempts=2, initial_delay=0.5))
+    options = EndpointOptions(base_url=server_base_url(args.server), retry=RetryPolicy(max_attempts=2, initial_delay=0.5))
     with EndpointClient(options) as client:
         if args.model:
             client.check_model(args.model)

@@ -125,7 +125,7 @@ class DeSTAConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"{where}a DeSTA config must be a JSON object, got {type(d).__name__}")
         # keys of the Hugging Face folder convention (desta.model.hub), not DeSTAConfig fields
-        d = {k: v for k, v in d.items() if k not in ("model_type", "architectures", "transformers_version")}
+        d = {k: v for k, v in d.items() if k not in ("model_type", "architectures", "transformers_version", "auto_map")}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

@@ -13,6 +13,8 @@ A saved folder holds everything a user or a hub page expects beside the trained 
     tokenizer files          the LLM tokenizer with its chat template
     preprocessor_config.json the Whisper log-mel settings
     README.md                a model card (kept if one exists)
+    configuration_desta.py   named by config.json's "auto_map": transformers' AutoConfig / AutoModel
+    modeling_desta.py        load the folder with trust_remote_code=True without `import desta` first
 """
 
 from __future__ import annotations
@@ -182,9 +184,47 @@ def example_clip() -> str:
     return str(path)
 
 
+#: ``config.json``'s ``auto_map`` of a saved folder and the two files it names, written beside it: with
+#: them ``AutoConfig``/``AutoModel.from_pretrained(folder, trust_remote_code=True)`` work without
+#: ``import desta`` first (offline: the files are in the folder; they import the installed desta).
+AUTO_MAP = {"AutoConfig": "configuration_desta.DeSTAHFConfig", "AutoModel": "modeling_desta.DeSTAModel"}
+REMOTE_CODE_FILES = {
+    "configuration_desta.py": '''"""transformers' AutoConfig for this desta model folder (``trust_remote_code=True``): the installed
+desta package registers its classes (desta must be installed). See desta's README, "Python API"."""
+
+from desta.model.desta import DeSTAModel
+from desta.model.hub import register_auto_classes
+
+register_auto_classes()
+DeSTAHFConfig = DeSTAModel.config_class
+''',
+    "modeling_desta.py": '''"""transformers' AutoModel for this desta model folder (``trust_remote_code=True``): the installed
+desta package's DeSTAModel (desta must be installed). See desta's README, "Python API"."""
+
+from desta.model.desta import DeSTAModel
+from desta.model.hub import register_auto_classes
+
+register_auto_classes()
+__all__ = ["DeSTAModel"]
+''',
+}
+
+
+def write_auto_map(out: Path) -> None:
+    """Add :data:`AUTO_MAP` to ``out/config.json`` and write :data:`REMOTE_CODE_FILES` beside it."""
+    for name, text in REMOTE_CODE_FILES.items():
+        (out / name).write_text(text, encoding="utf-8")
+    config = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
+    config["auto_map"] = dict(AUTO_MAP)
+    tmp = out / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, out / CONFIG_FILE)
+
+
 def save_pretrained(model: DeSTAModel, out_dir: str | os.PathLike, *, dtype=None, state=None) -> Path:
     """Write a Hugging Face-style model folder (see the module docstring); returns its path."""
     out = save_model(model, out_dir, dtype=dtype, state=state)
+    write_auto_map(out)
     model.tokenizer.save_pretrained(out)
     model.llm_model.generation_config.save_pretrained(out)
     _feature_extractor(model).save_pretrained(out)
@@ -210,7 +250,8 @@ tags: [audio, audio-language-model, desta]
 ---
 # {c.name}
 
-A DeSTA2.5-style audio language model saved by [`desta`](https://github.com/) with {trained}{lora}.
+A DeSTA2.5-style audio language model ([DeSTA2.5-Audio, arXiv 2507.02768](https://arxiv.org/abs/2507.02768))
+saved by the `desta` toolkit with {trained}{lora}.
 
 - speech encoder: `{c.encoder_model_id}` (frozen; taps {list(c.taps)})
 - language model: `{c.llm_model_id}` (frozen{", LoRA adapted" if c.use_lora else ""})
@@ -221,6 +262,13 @@ import desta
 model = desta.load_model("{c.name}")   # or the folder path
 print(model.generate([{{"role": "user", "content": "<|AUDIO|>\\nWhat is said?",
                         "audios": [{{"audio": "clip.wav"}}]}}])[0].text)
+```
+
+With transformers' Auto classes (the folder's `auto_map` names desta's classes; desta must be installed):
+
+```python
+from transformers import AutoModel
+model = AutoModel.from_pretrained("{c.name}", trust_remote_code=True)   # the folder path or hub id
 ```
 """
 

@@ -15,8 +15,8 @@ TRAIN_EPILOG = """common keys (--print-config lists every key with its value):
 example: desta train recipes/desta-tiny.yaml data.train=mine.jsonl data.data_root=. optim.max_steps=20"""
 
 
-class _EpilogFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in the options' help; the epilog's key list kept as written."""
+class _EpilogFormatter(argparse.RawDescriptionHelpFormatter):
+    """The epilog's key list kept as written (no option of `desta train` has a default worth showing)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
