@@ -9,7 +9,8 @@
     desta data report OUT
 
 Each subcommand is a thin call into a library function of ``desta.data``; ``--help`` shows every default
-(generation defaults come from ``GenerateConfig``, ``SamplingParams`` and ``backends.SUGGESTED_SIZES``).
+(generation defaults come from ``GenerateConfig``, ``SamplingParams`` and the backends' table,
+``desta.data.backends.BACKENDS``, which also names the ``--backend`` choices).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def parse_engine_args(items: list[str] | None) -> dict[str, Any]:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from desta.data.backends import BackendSpec, make_backend, suggested_sizes
+    from desta.data.backends import BackendSpec, backend_options, make_backend, suggested_sizes
     from desta.data.filters import FilterConfig
     from desta.data.generate import SamplingParams
     from desta.data.pipeline import GenerateConfig, run_generation
@@ -143,16 +144,7 @@ def _generate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         wait=args.wait,
     )
-    options: dict = {}
-    if engine == "openai":
-        options = {"base_url": args.base_url, "concurrency": args.concurrency, "timeout": args.timeout}
-    elif engine == "transformers":
-        options = {"device": args.device}
-    engine_args = parse_engine_args(args.engine_arg)
-    if engine_args:
-        if engine != "vllm":
-            raise DeSTAError(f"--engine-arg applies to the vllm engine, not to {engine!r}")
-        options = {"engine_kwargs": engine_args}
+    options = backend_options(engine, vars(args), parse_engine_args(args.engine_arg))
     records_path = Path(args.records)
     if not records_path.is_file():
         what = "is a folder, not a records file" if records_path.is_dir() else "does not exist"
@@ -206,6 +198,12 @@ def _report(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _backend_names() -> tuple[str, ...]:
+    from desta.data.backends import BACKENDS
+
+    return tuple(BACKENDS)
 
 
 def _sizes_help(which: int) -> str:
@@ -285,7 +283,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", required=True, help="output folder (shard-*.jsonl, rejects.jsonl, cache.sqlite)"
     )
     p.add_argument(
-        "--backend", choices=("transformers", "openai", "vllm", "ray", "fake"), default="transformers",
+        "--backend", choices=(*_backend_names(), "ray"), default="transformers",
         help="where the text LLM runs",
     )  # fmt: skip
     p.add_argument(
@@ -341,7 +339,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument(
         "--ray-engine",
-        choices=("vllm", "transformers", "openai", "fake"),
+        choices=_backend_names(),
         default="vllm",
         help="backend inside each Ray replica",
     )

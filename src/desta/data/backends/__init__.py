@@ -6,11 +6,14 @@
 * ``fake``: answers instantly with a deterministic text (tests, benchmarks, dry runs).
 
 A new backend is a class with ``name``, ``model_id``, ``generate`` and ``close`` (optionally ``check``,
-called once before a run, and ``handles_retries``) plus one line in :func:`make_backend`.
+called once before a run, and ``handles_retries``) plus one line in :data:`BACKENDS`, the one table of
+backend names: ``desta data generate``'s ``--backend`` / ``--ray-engine`` choices, the sizes that suit
+each backend, the command-line options it takes and :func:`make_backend` all read it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,7 @@ from desta.errors import DeSTAError
 __all__ = [
     "BACKENDS",
     "SUGGESTED_SIZES",
+    "Backend",
     "BackendError",
     "BackendResult",
     "BackendSpec",
@@ -43,33 +47,72 @@ __all__ = [
     "TransformersBackend",
     "TransientBackendError",
     "VLLMBackend",
+    "backend_options",
     "generate_with_retries",
+    "get_backend",
     "load_text_llm",
     "make_backend",
     "suggested_sizes",
 ]
 
-BACKENDS = ("transformers", "openai", "vllm", "fake")
+@dataclass(frozen=True)
+class Backend:
+    """One registered backend: its class and what ``desta data generate`` needs to know about it.
 
-#: ``(batch size, max new tokens)`` that suit each backend: a CPU model decodes a few tokens per second,
-#: so it gets small batches (the progress bar moves every few requests) and short targets; servers and
-#: vLLM batch widely. ``desta data generate`` uses these unless told otherwise.
+    ``sizes`` are the ``(batch size, max new tokens)`` that suit it: a CPU model decodes a few tokens
+    per second, so it gets small batches (the progress bar moves every few requests) and short targets;
+    servers and vLLM batch widely. ``desta data generate`` uses these unless told otherwise.
+    """
+
+    cls: type
+    sizes: tuple[int, int]
+    gpu_sizes: tuple[int, int] | None = None  # where a GPU changes them (device other than "cpu")
+    cli_options: tuple[str, ...] = ()  # `desta data generate` arguments passed on as keyword arguments
+    engine_args: bool = False  # takes --engine-arg NAME=VALUE as ``engine_kwargs``
+
+
+#: The one table of backend names (``--backend`` adds ``ray``, which runs one of these in each replica).
+BACKENDS: dict[str, Backend] = {
+    "transformers": Backend(TransformersBackend, (4, 128), gpu_sizes=(32, 512), cli_options=("device",)),
+    "openai": Backend(OpenAIBackend, (64, 512), cli_options=("base_url", "concurrency", "timeout")),
+    "vllm": Backend(VLLMBackend, (256, 512), engine_args=True),
+    "fake": Backend(FakeBackend, (64, 512)),
+}
+
+#: ``(batch size, max new tokens)`` by backend (and device, where it matters), as ``--help`` shows them.
 SUGGESTED_SIZES: dict[str, tuple[int, int]] = {
-    "transformers on CPU": (4, 128),
-    "transformers on GPU": (32, 512),
-    "openai": (64, 512),
-    "vllm": (256, 512),
-    "fake": (64, 512),
+    key: sizes
+    for name, b in BACKENDS.items()
+    for key, sizes in (
+        ((f"{name} on CPU", b.sizes), (f"{name} on GPU", b.gpu_sizes)) if b.gpu_sizes else ((name, b.sizes),)
+    )
 }
 
 
-def suggested_sizes(name: str, device: str = "cpu") -> tuple[int, int]:
-    """``(batch size, max new tokens)`` for backend ``name`` (on ``device`` for transformers)."""
-    if name == "transformers":
-        return SUGGESTED_SIZES["transformers on CPU" if device == "cpu" else "transformers on GPU"]
-    if name not in SUGGESTED_SIZES:
+def get_backend(name: str) -> Backend:
+    """The registered backend ``name``; an unknown name is a :class:`DeSTAError` listing the known ones."""
+    if name not in BACKENDS:
         raise DeSTAError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    return SUGGESTED_SIZES[name]
+    return BACKENDS[name]
+
+
+def suggested_sizes(name: str, device: str = "cpu") -> tuple[int, int]:
+    """``(batch size, max new tokens)`` for backend ``name`` (on ``device`` where it matters)."""
+    b = get_backend(name)
+    return b.gpu_sizes if b.gpu_sizes and device != "cpu" else b.sizes
+
+
+def backend_options(name: str, args: Mapping[str, Any], engine_args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Keyword arguments for backend ``name`` from ``desta data generate``'s arguments (``args``) and
+    its ``--engine-arg`` values."""
+    b = get_backend(name)
+    options = {key: args[key] for key in b.cli_options}
+    if engine_args:
+        if not b.engine_args:
+            takers = ", ".join(n for n, x in BACKENDS.items() if x.engine_args)
+            raise DeSTAError(f"--engine-arg applies to the {takers} engine, not to {name!r}")
+        options["engine_kwargs"] = engine_args
+    return options
 
 
 @dataclass(frozen=True)
@@ -85,12 +128,4 @@ class BackendSpec:
 
 
 def make_backend(name: str, model: str, **options: Any) -> TextBackend:
-    if name == "transformers":
-        return TransformersBackend(model_id=model, **options)
-    if name == "openai":
-        return OpenAIBackend(model_id=model, **options)
-    if name == "vllm":
-        return VLLMBackend(model_id=model, **options)
-    if name == "fake":
-        return FakeBackend(model_id=model, **options)
-    raise DeSTAError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return get_backend(name).cls(model_id=model, **options)
