@@ -99,3 +99,15 @@ def test_animal_names_from_file_names():
     assert animal_of(Path("animals/mammals/pig_golden2")) == "Pig"
     assert animal_of(Path("animals/aquatic/sea_lion")) == "Sea lion"
     assert animal_of(Path("animals/birds/heron_greatblue_flying")) == "Heron"
+
+
+def test_manifest_cli_passes_reader_options(tmp_path, capsys):
+    from desta.cli import main
+    from desta.data.records import read_records
+
+    root = _realdata(tmp_path / "realdata")
+    out = tmp_path / "held.jsonl"
+    assert main(["data", "manifest", "realdata", str(root), "-o", str(out), "--option", "split=heldout"]) == 0
+    assert [r.id for r in read_records(out)] == ["emodb/c"]
+    assert main(["data", "manifest", "realdata", str(root), "-o", str(out), "--option", "split"]) != 0
+    assert "--option 'split': expected NAME=VALUE" in capsys.readouterr().err

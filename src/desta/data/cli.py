@@ -46,12 +46,28 @@ def _synth(args: argparse.Namespace) -> int:
     return 0 if s.clips else 1
 
 
+def _option_value(text: str):
+    """A reader option's value: JSON where it parses (numbers, true/false, lists), else the text."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _manifest(args: argparse.Namespace) -> int:
     from desta.data.records import write_records
     from desta.data.sources import iter_records
 
+    options = {}
+    for item in args.option or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise DeSTAError(f"--option {item!r}: expected NAME=VALUE, e.g. --option split=train")
+        options[name.strip()] = _option_value(value)
     rejects: list[dict] = []
-    n = write_records(args.output, iter_records(args.source, args.root, rejects=rejects))
+    n = write_records(args.output, iter_records(args.source, args.root, rejects=rejects, **options))
     if rejects and args.rejects:
         from desta.data.records import write_jsonl
 
@@ -259,6 +275,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("root", help="corpus root folder (or manifest file for table/lhotse)")
     p.add_argument("-o", "--output", required=True, help="records.jsonl to write")
     p.add_argument("--rejects", help="write the skipped items here (JSONL)")
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a reader option (repeatable), e.g. --option split=train for realdata and tuxpaint",
+    )
     p.set_defaults(func=_manifest)
 
     p = sub.add_parser(

@@ -14,7 +14,8 @@ Records::
         attributes {"Language": "French"}
     id "animals/mammals/dogs/dog", kind "sound", caption "a dog", attributes {"Animal": "Dog"}
 
-Sound effects outside ``animals/`` get the stamp's English text as caption and no ``Animal``. The
+Only the sounds under ``animals/`` are read (the other stamps' sounds are effects, music and spoken
+words whose texts do not say what is heard). The
 speakers are not labelled (each language was recorded by few people), so no gender is given. A stable
 hash of the stamp (its path without the language suffix) gives :func:`stamp_split`: a stamp's sound and
 all its descriptions fall on the same side.
@@ -101,14 +102,13 @@ def read_tuxpaint(
             if ok:
                 yield AudioRecord(str(rel), str(path), corpus, duration=duration, transcript=texts[lang],
                                   attributes={"Language": LANGUAGES[lang]}, language=lang)  # fmt: skip
-        elif "sound" in kinds and re.fullmatch(r"[a-z_]+\d*", rel.name):
+        elif "sound" in kinds and rel.parts[0] == "animals" and re.fullmatch(r"[a-z_]+\d*", rel.name):
             name = _name(texts.get("en", "")) or re.sub(r"\d+$", "", stem).replace("_", " ")
             ok, duration = audio_duration(path, corpus, rejects, probe=probe)
             if not ok:
                 continue
-            attrs = {"Animal": animal_of(rel)} if rel.parts[0] == "animals" else {}
             yield AudioRecord(str(rel), str(path), corpus, duration=duration, caption=f"a {name.lower()}",
-                              attributes=attrs, kind="sound")  # fmt: skip
+                              attributes={"Animal": animal_of(rel)}, kind="sound")  # fmt: skip
 
 
 def animal_of(rel: Path) -> str:
