@@ -87,7 +87,7 @@ def real_model_card(report: dict[str, Any]) -> str:
         f"- Clips: up to {opts['max_real']} realdata training clips spread evenly over its sources, every",
         f"  training-side Tux Paint animal call and up to {opts['max_tux_speech']} of its spoken descriptions",
         "  spread over its languages.",
-        f"- Targets: SmolLM2-135M-Instruct (the backbone itself) answered a question about each clip from its",
+        "- Targets: SmolLM2-135M-Instruct (the backbone itself) answered a question about each clip from its",
         f"  seed description (temperature {opts['temperature']}, {opts['max_new_tokens']} new tokens). "
         f"{round(100 * opts['mcq_fraction'])}% of the questions are lettered",
         "  multiple-choice questions about one of the clip's labels (gender; emotion, language, animal with",
