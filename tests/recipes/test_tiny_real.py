@@ -85,3 +85,20 @@ def test_scoring_open_emotion_animal_and_the_two_part_question():
     mcq = by[("animal", "mcq")]
     ok, n = score_mcq(f"({mcq['mcq'].gold_letter}) cat", mcq["mcq"])
     assert ok and n == 1 and score_real_item(mcq, f"({mcq['mcq'].gold_letter}) cat")["correct"]
+
+
+def test_real_model_card_shows_the_figures_and_the_licences():
+    from desta.recipes.tiny import REAL_OPTIONS, TinyOptions
+    from desta.recipes.tiny.real_card import real_model_card
+
+    opts = TinyOptions(**REAL_OPTIONS, realdata="/data/realdata")
+    summary = {"real-heldout/gender/mcq": {"accuracy": 96.7, "n": 60}, "all/mcq/one-option": {"accuracy": 99.0, "n": 300}}
+    report = {"results": {"rows": {"generated": 10, "mcq_dropped": 2, "rows": 8, "mcq_rows": 5},
+                          "trained": summary, "before": {"real-heldout/gender/mcq": {"accuracy": 41.0, "n": 60}}},
+              "timings_s": {"data": 600.0, "train": 1200.0}, "options": opts.__dict__}  # fmt: skip
+    card = real_model_card(report)
+    assert "| gender, lettered (2 options) | 97% (n=60) | 41% (n=60) |" in card
+    assert "| lettered answers naming exactly one option | 99% (n=300) | - |" in card
+    assert "non-commercial" in card and "CC BY-NC-SA 4.0" in card and "Zenodo 1188976" in card
+    assert "10 generated, 2 lettered answers dropped, 8 trained on (5 lettered)" in card
+    assert "data 10 min, train 20 min" in card
