@@ -9,7 +9,7 @@ for one record and one sampled instruction this module builds two message lists:
 
       [{"role": "system", "content": TRAINING_SYSTEM_PROMPT},
        {"role": "user", "content": "<|AUDIO|>\\n{instruction}",
-        "audios": [{"audio": record.audio, "text": record.transcript or " "}]}]
+        "audios": [{"audio": record.audio, "text": window_transcript(record.transcript)}]}]
 
   The audio comes *before* the instruction by default (``PromptFormat.instruction_first=False``): the
   model hears the clip first and then reads what to do with it, as in most of DeSTA-AQA5M's prompts
@@ -38,6 +38,7 @@ from desta.data.records import AudioRecord, Sample
 from desta.errors import DeSTAError
 from desta.messages import AUDIO_LOCATOR, END_AUDIO, START_AUDIO  # noqa: F401  (re-exported here)
 from desta.model.options import GenerationOptions
+from desta.model.processor import audio_span, window_transcript
 
 #: The official ``docs/train.md`` example system prompt (reference §11.6).
 TRAINING_SYSTEM_PROMPT = (
@@ -168,7 +169,7 @@ def user_content(instruction: str, audio_slot: str, fmt: PromptFormat) -> str:
 def training_messages(
     record: AudioRecord, instruction: str, fmt: PromptFormat = PromptFormat()
 ) -> list[dict[str, Any]]:
-    slot = f"{START_AUDIO}{AUDIO_LOCATOR}{END_AUDIO}" if fmt.tags_in_content else AUDIO_LOCATOR
+    slot = audio_span(AUDIO_LOCATOR) if fmt.tags_in_content else AUDIO_LOCATOR
     messages: list[dict[str, Any]] = []
     if fmt.training_system:
         messages.append({"role": "system", "content": fmt.training_system})
@@ -176,7 +177,7 @@ def training_messages(
         {
             "role": "user",
             "content": user_content(instruction, slot, fmt),
-            "audios": [{"audio": record.audio, "text": record.transcript or " "}],
+            "audios": [{"audio": record.audio, "text": window_transcript(record.transcript)}],
         }
     )
     return messages
@@ -203,7 +204,7 @@ def generation_messages(
         text = pieces[0]
         for piece in pieces[1:]:
             desc = queue.pop(0)
-            text += desc if fmt.tags_in_content else f"{START_AUDIO}{desc}{END_AUDIO}"
+            text += desc if fmt.tags_in_content else audio_span(desc)
             text += piece
         out.append({"role": msg["role"], "content": text})
     if queue:

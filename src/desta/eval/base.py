@@ -145,8 +145,9 @@ class Task:
 # helpers shared by the task modules
 
 
-def user_message(text: str, audios: Sequence[str | bytes]) -> dict[str, Any]:
-    """A user turn whose ``<|AUDIO|>`` markers match ``audios`` one to one."""
+def prompt_message(text: str, audios: Sequence[str | bytes]) -> dict[str, Any]:
+    """A user turn from a benchmark prompt that already holds one ``<|AUDIO|>`` marker per audio (checked);
+    :func:`desta.messages.user_message` is the builder that adds the markers itself."""
     n = text.count(AUDIO_TOKEN)
     if n != len(audios):
         raise EvalError(f"prompt has {n} {AUDIO_TOKEN} markers but {len(audios)} audios")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from desta.model.perception import SpeechDetector, WhisperTranscriber
-from desta.model.processor import log_mel_windows
+from desta.model.processor import NO_SPEECH, log_mel_windows
 
 if TYPE_CHECKING:  # pragma: no cover
     from desta.model.desta import DeSTAModel
@@ -63,7 +63,7 @@ class WindowTranscriber:
     @torch.no_grad()
     def __call__(self, windows: list[np.ndarray]) -> list[str]:
         config = self.model.config
-        texts = [" "] * len(windows)
+        texts = [NO_SPEECH] * len(windows)
         if not windows or not config.use_asr:
             return texts
         todo = list(range(len(windows)))

@@ -11,6 +11,11 @@ transcript tokens are ordinary ids: embedding them in the LLM equals the officia
 official layout; longer clips add one block per window instead of silently dropping audio past 30 s.
 The count is known before the model runs: ``Q + len(transcript tokens)`` per window.
 
+The layout is decided by three functions here, which everything else calls (vLLM's prompt and
+placeholder text, the data pipeline's prompt format): :func:`audio_span` (the tags around one audio
+in prompt text), :func:`audio_block` (the ids and slots that replace one locator) and
+:func:`window_transcript` (the one empty-transcript rule: :data:`NO_SPEECH`).
+
 Conversations are validated by :func:`desta.messages.parse_conversation` (one locator per audio).
 Legend: B conversations, N tokens, W windows, M mel bins, T mel frames.
 """
@@ -19,18 +24,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from desta.errors import ConfigError, DeSTAError
 from desta.messages import AUDIO_LOCATOR, END_AUDIO, START_AUDIO, Message, parse_conversation
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch  # imported where tensors are made: the layout functions stay light for the data tools
 
 # windows -> transcripts, for the windows that came without one (inference: Whisper ASR)
 Transcribe = Callable[[list[np.ndarray]], list[str]]
 
 IGNORE_INDEX = -100
+
+#: The transcript of a window without speech, and of one without any transcript (official).
+NO_SPEECH = " "
 
 # Placeholder candidates, in order: Llama-3.x (official), then tokens that chat LLMs reserve and never
 # emit in chat. The placeholder only needs a valid embedding row; slots are tracked by a mask.
@@ -41,6 +51,35 @@ _PLACEHOLDER_CANDIDATES = (
     "<empty_output>",  # SmolLM2 / StarCoder-style vocabularies
     "<unk>",
 )
+
+
+def window_transcript(text: str | None) -> str:
+    """The one empty-transcript rule: a window's transcript, or :data:`NO_SPEECH` when it is None,
+    empty or blank."""
+    return text if text and text.strip() else NO_SPEECH
+
+
+def audio_span(inner: str = AUDIO_LOCATOR, start_audio: str = START_AUDIO, end_audio: str = END_AUDIO) -> str:
+    """One audio in prompt text, ``<start_audio>{inner}<end_audio>``: ``inner`` is the locator in a
+    rendered prompt (and in vLLM's placeholder text), the seed description in a data-generation prompt."""
+    return f"{start_audio}{inner}{end_audio}"
+
+
+def audio_block(
+    transcript_ids: Sequence[Sequence[int]], n_queries: int, placeholder_id: int
+) -> tuple[list[int], list[bool]]:
+    """The ids that replace one audio locator and which of them are audio slots: one
+    ``[PH x Q][transcript]`` group per 30 s window, ``transcript_ids`` holding one id list per window."""
+    if not transcript_ids:
+        raise DeSTAError("an audio item needs at least one window")
+    ids: list[int] = []
+    mask: list[bool] = []
+    for window in transcript_ids:
+        ids += [placeholder_id] * n_queries
+        mask += [True] * n_queries
+        ids += window
+        mask += [False] * len(window)
+    return ids, mask
 
 
 class SampleTooLong(DeSTAError):
@@ -95,6 +134,8 @@ def log_mel_windows(windows: Sequence[np.ndarray], n_mels: int, pad_to_30s: bool
     ``pad_to_30s``: every window padded to 3000 frames (official). Otherwise the batch is padded to its
     longest window only, rounded up to an even frame count, each window normalised on its own.
     """
+    import torch
+
     from desta.audio import N_SAMPLES, log_mel_spectrogram
 
     if pad_to_30s:
@@ -163,16 +204,19 @@ class DeSTAProcessor:
         """The chat-templated prompt with ``<start_audio><|AUDIO|><end_audio>`` at each audio."""
         msgs = [{"role": m.role, "content": m.content} for m in self.parse(messages)]
         text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=add_generation_prompt)
-        return text.replace(self.audio_locator, self.start_audio + self.audio_locator + self.end_audio)
+        return text.replace(self.audio_locator, audio_span(self.audio_locator, self.start_audio, self.end_audio))
 
     # ------------------------------------------------------------------ tokens
     def transcript_ids(self, transcript: str | None) -> list[int]:
-        """Transcript tokens, standalone, no BOS; an empty transcript becomes " " (official no-speech)."""
-        text = transcript if transcript and transcript.strip() else " "
-        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        """Transcript tokens, standalone, no BOS; an empty transcript becomes :data:`NO_SPEECH` (official)."""
+        ids = self.tokenizer(window_transcript(transcript), add_special_tokens=False).input_ids
         if self.max_transcript_tokens is not None:
             ids = ids[: self.max_transcript_tokens]
         return ids
+
+    def audio_block_ids(self, transcripts: Sequence[str | None]) -> tuple[list[int], list[bool]]:
+        """:func:`audio_block` for one audio whose windows have these transcripts."""
+        return audio_block([self.transcript_ids(t) for t in transcripts], self.n_queries, self.placeholder_id)
 
     def window_length(self, transcript: str | None) -> int:
         """Token positions one 30 s window takes: Q queries + its transcript tokens."""
@@ -209,13 +253,10 @@ class DeSTAProcessor:
             if i < len(transcripts):
                 if not transcripts[i]:
                     raise DeSTAError(f"audio {i} has no windows")
-                for tr in transcripts[i]:
-                    ids += [self.placeholder_id] * self.n_queries
-                    mask += [True] * self.n_queries
-                    t = self.transcript_ids(tr)
-                    ids += t
-                    mask += [False] * len(t)
-                    n_windows += 1
+                block, slots = self.audio_block_ids(transcripts[i])
+                ids += block
+                mask += slots
+                n_windows += len(transcripts[i])
         labels = None
         if response is not None:
             target = self.tokenizer(response, add_special_tokens=False).input_ids + [self.eot_id]
@@ -275,7 +316,7 @@ class DeSTAProcessor:
                     owners += [(ci, len(counts))] * len(parts)
                     counts.append(len(parts))
             audio_windows.append(counts)
-        texts = [t if t is not None else " " for t in given]
+        texts = [window_transcript(t) for t in given]
         need = [i for i, t in enumerate(given) if t is None]
         if need and transcribe is not None:
             for i, t in zip(need, transcribe([windows[i] for i in need]), strict=True):
@@ -303,6 +344,8 @@ class DeSTAProcessor:
 
         Position ids count real tokens only, so a left-padded row sees the same positions as unpadded.
         """
+        import torch
+
         n = max(len(e.input_ids) for e in batch)
         out = {k: torch.zeros(len(batch), n, dtype=torch.long) for k in ("input_ids", "attention_mask", "position_ids")}
         out["input_ids"].fill_(self.pad_id)

@@ -108,7 +108,7 @@ class AudioFrontend:
     @torch.inference_mode()
     def process(self, wave: np.ndarray, transcript: str | None = None) -> ProcessedAudio:
         """A 16 kHz mono clip (n,) -> per-window features and transcripts."""
-        from desta.model.processor import given_transcripts, log_mel_windows
+        from desta.model.processor import given_transcripts, log_mel_windows, window_transcript
 
         wave = np.asarray(wave, dtype=np.float32)
         if wave.ndim != 1 or wave.size == 0:
@@ -123,7 +123,7 @@ class AudioFrontend:
         texts = given_transcripts(len(windows), transcript)  # the rule DeSTAProcessor applies
         if transcript is None:
             texts = self.transcribe(windows)
-        return ProcessedAudio(features=features, transcripts=[t if t and t.strip() else " " for t in texts])
+        return ProcessedAudio(features=features, transcripts=[window_transcript(t) for t in texts])
 
 
 @functools.lru_cache(maxsize=4)

@@ -13,6 +13,8 @@ from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig
 
+from desta.messages import AUDIO_LOCATOR, END_AUDIO, START_AUDIO
+
 
 class DeSTAHFConfig(PretrainedConfig):
     model_type = "desta"
@@ -27,10 +29,10 @@ class DeSTAHFConfig(PretrainedConfig):
         qformer_num_hidden_layers: int = 6,
         qformer_intermediate_size: int = 3072,
         target_layer_ids: list[int] | None = None,
-        audio_locator: str = "<|AUDIO|>",
+        audio_locator: str = AUDIO_LOCATOR,
         placeholder_token: str | None = None,
-        start_audio: str = "<start_audio>",
-        end_audio: str = "<end_audio>",
+        start_audio: str = START_AUDIO,
+        end_audio: str = END_AUDIO,
         system_prompt: str | None = None,
         pad_audio_to_30s: bool = True,
         max_transcript_tokens: int | None = None,

@@ -45,6 +45,7 @@ from vllm.multimodal.processing import (
 from vllm.sequence import IntermediateTensors
 
 from desta.audio import SAMPLE_RATE
+from desta.model.processor import audio_span
 from desta.serve.vllm_audio import AudioSettings, audio_frontend, pad_features, resolve_device
 from desta.serve.vllm_config import DeSTAHFConfig
 from desta.serve.vllm_prompt import audio_block_ids, n_embedding_slots
@@ -117,7 +118,7 @@ class DeSTAProcessingInfo(BaseProcessingInfo):
 class DeSTADummyInputsBuilder(BaseDummyInputsBuilder[DeSTAProcessingInfo]):
     def get_dummy_text(self, mm_counts: Mapping[str, int]) -> str:
         cfg = self.info.get_hf_config()
-        return (cfg.start_audio + cfg.audio_locator + cfg.end_audio) * mm_counts.get("audio", 0)
+        return audio_span(cfg.audio_locator, cfg.start_audio, cfg.end_audio) * mm_counts.get("audio", 0)
 
     def get_dummy_mm_data(self, seq_len: int, mm_counts: Mapping[str, int], mm_options: Any = None) -> dict:
         # one 30 s window: silence, so profiling never runs Whisper's decoder
@@ -304,7 +305,7 @@ class DeSTAForConditionalGeneration(nn.Module, SupportsMultiModal, SupportsPP):
     @classmethod
     def get_placeholder_str(cls, modality: str, i: int) -> str | None:
         if modality.startswith("audio"):
-            return "<start_audio><|AUDIO|><end_audio>"
+            return audio_span()
         raise ValueError("DeSTA accepts only audio")
 
     def __init__(self, *, vllm_config: VllmConfig, prefix: str = "") -> None:

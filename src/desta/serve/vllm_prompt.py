@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from desta.errors import DeSTAError
+from desta.model.processor import audio_block
 
 
 def window_count(wave: np.ndarray) -> int:
@@ -32,22 +33,17 @@ def window_count(wave: np.ndarray) -> int:
 def audio_block_ids(
     transcript_ids: Sequence[Sequence[int]], *, n_queries: int, placeholder_id: int
 ) -> list[int]:
-    """Token ids replacing one audio locator: one ``[PH x Q][transcript]`` group per window.
+    """Token ids replacing one audio locator: :func:`desta.model.processor.audio_block`, the one layout.
 
     ``transcript_ids`` holds one id list per window (an empty transcript should already be the ids of
-    ``" "``, as the official model does for silence).
+    :data:`~desta.model.processor.NO_SPEECH`, as the official model does for silence). vLLM finds the
+    embedding slots by the placeholder id, so no transcript may contain it.
     """
-    if not transcript_ids:
-        raise DeSTAError("an audio item needs at least one window")
     if n_queries < 1:
         raise DeSTAError(f"n_queries must be >= 1, got {n_queries}")
-    ids: list[int] = []
-    for window in transcript_ids:
-        if placeholder_id in window:
-            raise DeSTAError("a transcript tokenized to the placeholder id; pick another placeholder token")
-        ids += [placeholder_id] * n_queries
-        ids += list(window)
-    return ids
+    if any(placeholder_id in window for window in transcript_ids):
+        raise DeSTAError("a transcript tokenized to the placeholder id; pick another placeholder token")
+    return audio_block(transcript_ids, n_queries, placeholder_id)[0]
 
 
 def n_embedding_slots(n_windows: int, n_queries: int) -> int:

@@ -27,8 +27,8 @@ from desta.eval.base import (
     check_audio_files,
     mean,
     new_counts,
+    prompt_message,
     system_message,
-    user_message,
 )
 from desta.eval.judge import JudgeSpec, ask_many, require_judge
 from desta.eval.tasks.air_bench_foundation import SYSTEM_PROMPT, load_meta
@@ -106,7 +106,7 @@ class AIRBenchChat(Task):
     def prompt(self, item: Item) -> list[dict[str, Any]]:
         return [
             system_message(SYSTEM_PROMPT),
-            user_message(AUDIO_LOCATOR + " " + item.data["question"], item.audios),
+            prompt_message(AUDIO_LOCATOR + " " + item.data["question"], item.audios),
         ]
 
     def score(

@@ -27,8 +27,8 @@ from desta.eval.base import (
     check_audio_files,
     mean,
     prediction_status,
+    prompt_message,
     system_message,
-    user_message,
 )
 from desta.eval.scorers import airbench
 from desta.eval.tasks.common import read_json_records
@@ -99,7 +99,7 @@ class AIRBenchFoundation(Task):
     def prompt(self, item: Item) -> list[dict[str, Any]]:
         return [
             system_message(SYSTEM_PROMPT),
-            user_message(AUDIO_LOCATOR + " " + self.instruction(item), item.audios),
+            prompt_message(AUDIO_LOCATOR + " " + self.instruction(item), item.audios),
         ]
 
     def score(

@@ -28,8 +28,8 @@ from desta.eval.base import (
     breakdown_of,
     check_audio_files,
     new_counts,
+    prompt_message,
     system_message,
-    user_message,
 )
 from desta.eval.judge import JudgeSpec, ask_verdicts, parse_result_verdict
 from desta.eval.tasks.common import audio_source, read_json_records, read_parquet_records
@@ -101,7 +101,7 @@ class DynamicSuperb(Task):
         markers = " ".join([AUDIO_LOCATOR] * len(item.audios))
         return [
             system_message(SYSTEM_PROMPT),
-            user_message(f"{markers} {item.data['instruction']}", item.audios),
+            prompt_message(f"{markers} {item.data['instruction']}", item.audios),
         ]
 
     def score(

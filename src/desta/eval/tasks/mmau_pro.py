@@ -29,9 +29,9 @@ from desta.eval.base import (
     breakdown_of,
     check_audio_files,
     new_counts,
+    prompt_message,
     quote_options,
     system_message,
-    user_message,
 )
 from desta.eval.judge import JudgeSpec, ask_verdicts, parse_result_verdict
 from desta.eval.scorers.string_match import string_match as mmau_string_match
@@ -100,8 +100,8 @@ class MMAUPro(Task):
             text = MC_USER.format(
                 markers=markers, question=d["question"], options=quote_options(d["choices"])
             )
-            return [system_message(MC_SYSTEM), user_message(text, item.audios)]
-        return [system_message(OPEN_SYSTEM), user_message(f"{markers} {d['question']}", item.audios)]
+            return [system_message(MC_SYSTEM), prompt_message(text, item.audios)]
+        return [system_message(OPEN_SYSTEM), prompt_message(f"{markers} {d['question']}", item.audios)]
 
     def postprocess(self, response: str, item: Item) -> str:
         """The prediction step of DeSTA2.5's MMAU-style scripts (stored beside the raw response)."""

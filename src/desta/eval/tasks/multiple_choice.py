@@ -30,9 +30,9 @@ from desta.eval.base import (
     breakdown_of,
     check_audio_files,
     prediction_status,
+    prompt_message,
     quote_options,
     system_message,
-    user_message,
 )
 from desta.eval.scorers.string_match import string_match
 from desta.eval.tasks.common import audio_source, read_json_records
@@ -85,7 +85,7 @@ class MultipleChoiceTask(Task):
     def prompt(self, item: Item) -> list[dict[str, Any]]:
         d = item.data
         text = USER_TEMPLATE.format(question=d["question"], options=quote_options(list(d["choices"])))
-        return [system_message(self.SYSTEM_PROMPT), user_message(text, item.audios)]
+        return [system_message(self.SYSTEM_PROMPT), prompt_message(text, item.audios)]
 
     def postprocess(self, response: str, item: Item) -> str:
         """DeSTA2.5's prediction step: every ``The correct answer is: `` removed, outer spaces stripped."""

@@ -32,8 +32,8 @@ from desta.eval.base import (
     check_audio_files,
     mean,
     new_counts,
+    prompt_message,
     system_message,
-    user_message,
 )
 from desta.eval.judge import JudgeSpec, ask_verdicts
 from desta.eval.scorers.option_match import option_match
@@ -162,7 +162,7 @@ class SAKURA(Task):
 
     def prompt(self, item: Item) -> list[dict[str, Any]]:
         text = USER_TEMPLATE.format(instruction=item.data["instruction"])
-        return [system_message(SYSTEM_PROMPT), user_message(text, item.audios)]
+        return [system_message(SYSTEM_PROMPT), prompt_message(text, item.audios)]
 
     def score(
         self, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None

@@ -36,8 +36,8 @@ from desta.eval.base import (
     check_audio_files,
     mean,
     new_counts,
+    prompt_message,
     system_message,
-    user_message,
 )
 from desta.eval.ifeval import IFEvalArgumentError, speech_ifeval_follow
 from desta.eval.judge import JudgeSpec, ask_verdicts
@@ -121,7 +121,7 @@ class SpeechIFEval(Task):
 
     def prompt(self, item: Item) -> list[dict[str, Any]]:
         text = USER_TEMPLATE.format(instruction=item.data["instruction"])
-        return [system_message(SYSTEM_PROMPT), user_message(text, item.audios)]
+        return [system_message(SYSTEM_PROMPT), prompt_message(text, item.audios)]
 
     def text_prompt(self, item: Item) -> list[dict[str, Any]]:
         """The cascade reference: the seed transcript (``textual_audio``) in place of the audio."""

@@ -37,8 +37,8 @@ from desta.eval.base import (
     Task,
     check_audio_files,
     mean,
+    prompt_message,
     system_message,
-    user_message,
 )
 from desta.eval.tasks import voicebench_rules as rules
 from desta.eval.tasks.common import audio_source, read_json_records, read_parquet_records
@@ -169,7 +169,7 @@ class VoiceBench(Task):
         return items, preds
 
     def prompt(self, item: Item) -> list[dict[str, Any]]:
-        return [system_message(SYSTEM_PROMPT), user_message(USER_TEMPLATE, item.audios)]
+        return [system_message(SYSTEM_PROMPT), prompt_message(USER_TEMPLATE, item.audios)]
 
     def score_subset(
         self, subset: str, items: Sequence[Item], predictions: Mapping[str, str | None], judge: Any = None
