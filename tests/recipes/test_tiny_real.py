@@ -96,7 +96,14 @@ def test_real_model_card_shows_the_figures_and_the_licences():
     report = {"results": {"rows": {"generated": 10, "mcq_dropped": 2, "rows": 8, "mcq_rows": 5},
                           "trained": summary, "before": {"real-heldout/gender/mcq": {"accuracy": 41.0, "n": 60}}},
               "timings_s": {"data": 600.0, "train": 1200.0}, "options": opts.__dict__}  # fmt: skip
+    ifr = {"rate": 0.25, "n": 48}
+    report["results"]["trained"].update(instruction_following=ifr, example={
+        "question": "What is said?", "transcripts": ["Hello."], "answer": 'The speaker says "Hello."'})
+    report["results"]["before"]["instruction_following"] = {"rate": 0.5, "n": 48}
+    report["results"]["text_backbone"] = {"instruction_following": {"rate": 0.3, "n": 48}}
     card = real_model_card(report)
+    assert "| instruction following (format checks, held-out English clips) | 25% (n=48) | 50% (n=48) |" in card
+    assert "passes 30% (n=48)" in card and '> The speaker says "Hello."' in card
     assert "| gender, lettered (2 options) | 97% (n=60) | 41% (n=60) |" in card
     assert "| lettered answers naming exactly one option | 99% (n=300) | - |" in card
     assert "non-commercial" in card and "CC BY-NC-SA 4.0" in card and "Zenodo 1188976" in card

@@ -370,10 +370,61 @@ def run_real(opts) -> dict[str, Any]:
                 m, items, out / f"eval-{n}.samples.jsonl", log=log))  # fmt: skip
             cached.write_text(json.dumps(summary, indent=2))
         results[name] = json.loads(cached.read_text())
+        extra = out / f"eval-{name}-if.json"
+        if not extra.exists():
+            model = desta.load_model(model_ref)
+            extra.write_text(json.dumps(instruction_following(model, if_records(realdata)), indent=2))
+        results[name].update(json.loads(extra.read_text()))
+    text = out / "eval-text-backbone.json"
+    if not text.exists():
+        text.write_text(json.dumps(text_backbone_if(if_records(realdata)), indent=2))
+    results["text_backbone"] = json.loads(text.read_text())
     report = {"results": results, "timings_s": timings, "options": _options(opts)}
     (out / "results.json").write_text(json.dumps(report, indent=2, default=str))
     log(f"done; results in {out / 'results.json'}")
     return report
+
+
+IF_ITEMS = 48
+
+
+def if_records(realdata: Path) -> list[AudioRecord]:
+    """Held-out English clips with a transcript (the instruction-following suite's clips), in a fixed order."""
+    from desta.data.sources.realdata import read_realdata
+
+    recs = [r for r in read_realdata(realdata, split="heldout") if r.language == "en" and r.transcript]
+    return random.Random(0).sample(recs, min(len(recs), IF_ITEMS))
+
+
+def instruction_following(model, records: list[AudioRecord]) -> dict[str, Any]:
+    """IFEval-style format checks on held-out real clips (:func:`desta.recipes.tiny.probes.if_items`) and
+    the README's question on the bundled clip."""
+    from desta.recipes.tiny.evaluate import example_answer
+    from desta.recipes.tiny.probes import audio_conversation, if_items, if_summary
+
+    items = if_items(records, IF_ITEMS)
+    answers = [a.text for i in range(0, len(items), 8) for a in model.generate(
+        [audio_conversation(it["record"], it["question"]) for it in items[i : i + 8]], max_new_tokens=64)]  # fmt: skip
+    return {"instruction_following": if_summary([it["check"] for it in items], answers),
+            "if_samples": [{"id": it["record"].id, "question": it["question"], "answer": a,
+                            "correct": it["check"].check(a)} for it, a in zip(items, answers, strict=True)],
+            "example": example_answer(model)}  # fmt: skip
+
+
+def text_backbone_if(records: list[AudioRecord]) -> dict[str, Any]:
+    """SmolLM2 given the gold transcript as text, on the same format checks: the reference."""
+    from desta.data.backends import TransformersBackend
+    from desta.data.generate import SamplingParams
+    from desta.recipes.tiny import tiny_model_config
+    from desta.recipes.tiny.probes import if_items, if_summary, text_conversation
+
+    system = tiny_model_config().system_prompt
+    items = if_items(records, IF_ITEMS)
+    backend = TransformersBackend("offline:smollm2-135m-instruct")
+    convs = [text_conversation(it["record"], it["question"], it["record"].transcript, system) for it in items]
+    texts = [r.text for i in range(0, len(convs), 8)
+             for r in backend.generate(convs[i : i + 8], SamplingParams(max_new_tokens=64, temperature=0.0))]  # fmt: skip
+    return {"instruction_following": if_summary([it["check"] for it in items], texts)}
 
 
 def _options(opts) -> dict[str, Any]:

@@ -49,6 +49,23 @@ def results_table(results: dict[str, Any]) -> list[str]:
     lines = ["| question | " + " | ".join(head[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     for label, key in ROWS:
         lines.append(f"| {label} | " + " | ".join(_cell(results[n], key) for n in names) + " |")
+    if all("instruction_following" in results[n] for n in names):
+        ifr = [results[n]["instruction_following"] for n in names]
+        lines.append("| instruction following (format checks, held-out English clips) | "
+                     + " | ".join(f"{100 * r['rate']:.0f}% (n={r['n']})" for r in ifr) + " |")  # fmt: skip
+    return lines
+
+
+def _reference_lines(res: dict[str, Any]) -> list[str]:
+    lines = []
+    text = res.get("text_backbone", {}).get("instruction_following")
+    if text:
+        lines += [f"SmolLM2-135M-Instruct given the gold transcript as text passes {100 * text['rate']:.0f}% "
+                  f"(n={text['n']}) of the same format checks.", ""]  # fmt: skip
+    ex = res.get("trained", {}).get("example")
+    if ex:
+        lines += [f"The bundled example clip, asked *{ex['question']}* (Whisper base hears "
+                  f"\"{' '.join(ex['transcripts'])}\"):", "", f"> {ex['answer']}", ""]  # fmt: skip
     return lines
 
 
@@ -111,6 +128,7 @@ def real_model_card(report: dict[str, Any]) -> str:
         "",
         *results_table(res),
         "",
+        *_reference_lines(res),
         "## Limitations",
         "",
         "- A 135M-parameter LLM writes weak targets and weak answers: expect generic, sometimes wrong text.",
