@@ -72,7 +72,8 @@ class TinyOptions:
     max_real: int = 1300  # realdata training clips sent to self-generation (spread over its sources)
     max_tux_speech: int = 300  # Tux Paint spoken descriptions (spread over languages); animal calls: all
     mcq_fraction: float = 0.6  # requests that ask a lettered question about one of the clip's labels
-    compare_with: tuple[str, ...] = ()  # models also scored on the real held-out suite (e.g. desta-tiny)
+    compare_with: tuple[str, ...] = ()
+    epochs: int = 0  # training epochs; 0: the recipe's (optim.epochs)  # models also scored on the real held-out suite (e.g. desta-tiny)
     threads: int = 2  # on shared cores one is faster: a 2-thread step took 102 s where one thread took 12 s
     precision: str = "fast"  # bf16 where the CPU computes it natively (generation and training)
 
@@ -98,7 +99,7 @@ V3_OPTIONS = {
 
 #: the real-data run (``--realdata``): shorter answers, two extra tries, one thread per process (the
 #: held-out suite of the model before runs beside training on the other core)
-REAL_OPTIONS = {"max_new_tokens": 40, "resample": 2, "threads": 1}
+REAL_OPTIONS = {"max_new_tokens": 40, "resample": 2, "threads": 1, "epochs": 2}
 
 
 def recipe_path() -> Path:

@@ -197,7 +197,8 @@ def train_stage(opts: TinyOptions, variant: str, train_path: Path, corpus: Path)
     cfg = load_config(
         opts.recipe or recipe_path(),
         {"data": {"train": str(train_path), "validation": "", "data_root": str(corpus)},
-         "run": {"out_dir": str(out), "threads": opts.threads, "precision": opts.precision}},
+         "run": {"out_dir": str(out), "threads": opts.threads, "precision": opts.precision},
+         **({"optim": {"epochs": opts.epochs}} if opts.epochs else {})},
     )  # fmt: skip
     summary = train(cfg)
     log(f"trained {summary['steps']} steps, last losses {[round(x, 3) for x in summary['losses'][-5:]]}")
