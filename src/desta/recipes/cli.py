@@ -29,20 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--realdata",
-        default=d.realdata,
+        default=None,
         metavar="DIR",
         help="train on real recordings: the realdata folder (metadata.csv + audio/; see docs/training.md)",
     )
     p.add_argument(
         "--tuxpaint",
-        default=d.tuxpaint,
+        default=None,
         metavar="DIR",
         help="with --realdata: also the Tux Paint stamps (apt-get install tuxpaint-stamps-default;"
         " /usr/share/tuxpaint/stamps)",
     )
     p.add_argument(
         "--compare-with",
-        default="",
+        default=None,
         metavar="MODELS",
         help="with --realdata: comma-separated models also scored on the real held-out suite (e.g. desta-tiny)",
     )
@@ -70,9 +70,9 @@ def run_recipe(args: argparse.Namespace) -> int:
             max_records=args.max_records,
             variants=variants,
             ship=args.ship,
-            realdata=args.realdata,
-            tuxpaint=args.tuxpaint,
-            compare_with=tuple(m.strip() for m in args.compare_with.split(",") if m.strip()),
+            realdata=args.realdata or "",
+            tuxpaint=args.tuxpaint or "",
+            compare_with=tuple(m.strip() for m in (args.compare_with or "").split(",") if m.strip()),
             threads=threads,
             precision=args.precision,
         )
