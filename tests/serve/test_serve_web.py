@@ -109,3 +109,48 @@ def test_page_renders_in_headless_chromium(tmp_path):
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
     primary = (r > 200) & (g > 80) & (g < 160) & (b < 80)  # Gradio's orange primary button (Send)
     assert primary.sum() > 5000
+
+
+def test_stream_turn_grows_the_answer_piece_by_piece(tmp_path):
+    from desta.serve.web import stream_turn
+
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(wav_bytes(0.5))
+    steps = list(stream_turn(FakeEngine(), [], str(clip), "What is said?", _options()))
+    answers = [a for _, a in steps]
+    assert len(steps) > 3 and all(b.startswith(a) for a, b in zip(answers, answers[1:]))
+    conv, answer = steps[-1]
+    assert answer == "echo: What is said? | audios=1 | seconds=0.50"
+    assert conv[-1] == {"role": "assistant", "content": answer} and [m["role"] for m in conv] == ["user", "assistant"]
+    assert chat_turn(FakeEngine(), [], str(clip), "What is said?", _options())[1] == answer
+
+
+def test_page_offers_the_example_clip_streams_and_prints_only_its_local_url(capsys):
+    """The bundled clip is an example; the answer arrives in pieces; the console shows one line with the
+    local URL (not Gradio's banner suggesting share=True, which `desta demo-web` cannot set)."""
+    pytest.importorskip("gradio")
+    import json
+    import urllib.request
+
+    from gradio_client import Client, handle_file
+
+    from desta.model.load import example_clip
+    from desta.serve.web import launch_demo
+
+    port = free_port()
+    demo = launch_demo(FakeEngine(delay_per_piece_s=0.02), host="127.0.0.1", port=port, block=False)
+    try:
+        out = capsys.readouterr().out
+        assert out.strip().splitlines() == [f"desta demo-web: open http://127.0.0.1:{port}/ (Ctrl+C stops it)"]
+        config = json.dumps(json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30)))
+        assert "example.wav" in config and "What is said, and is the speaker a man or a woman?" in config
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        job = client.submit(handle_file(example_clip()), "What is said?", "", [], api_name="/respond")
+        job.result(timeout=60)
+        shown = [o[0][-1]["content"] for o in job.outputs()]
+        texts = [c[0]["text"] if isinstance(c, list) else c for c in shown]
+        assert len(texts) > 3 and texts[-1] == "echo: What is said? | audios=1 | seconds=5.30"
+        assert all(b.startswith(a) for a, b in zip(texts, texts[1:]))  # streamed: each piece extends the last
+    finally:
+        demo.close()
+    assert "share=True" not in capsys.readouterr().out

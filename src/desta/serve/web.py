@@ -1,13 +1,16 @@
 """``desta demo-web``: a Gradio page to upload or record audio and chat with the model.
 
-The page calls the same :class:`~desta.serve.engine.Engine` as the server; ``chat_turn`` holds the
-only logic (append the user turn, generate, append the answer) and is tested without a browser.
-The system prompt box starts empty: the model then uses its own default system prompt (the one it
-was trained with, shown as the box's placeholder); text typed there replaces it.
+The page calls the same :class:`~desta.serve.engine.Engine` as the server; ``chat_turn`` and
+``stream_turn`` hold the only logic (append the user turn, generate, append the answer) and are tested
+without a browser. Answers stream into the page token by token. The bundled example clip is offered
+as an example (one click fills the audio and a question). The system prompt box starts empty: the
+model then uses its own default system prompt (the one it was trained with, shown as the box's
+placeholder); text typed there replaces it. Launched, the page prints its local URL only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,14 @@ def chat_turn(
     non-empty ``system`` starts a new conversation with that system message; otherwise none is added
     and the model applies its own default system prompt.
     """
+    conversation = user_turn(conversation, audio_path, prompt, system)
+    (result,) = engine.generate([conversation], options)
+    conversation.append({"role": "assistant", "content": result.text})
+    return conversation, result.text
+
+
+def user_turn(conversation: list[dict], audio_path: str | None, prompt: str, system: str | None = None) -> list[dict]:
+    """A copy of ``conversation`` with the user's turn appended (see :func:`chat_turn`)."""
     from desta.audio import load_audio
 
     prompt = (prompt or "").strip()
@@ -56,9 +67,40 @@ def chat_turn(
             "audios": [{"audio": wave, "text": None}],
         }
     conversation.append(message)
-    (result,) = engine.generate([conversation], options)
-    conversation.append({"role": "assistant", "content": result.text})
-    return conversation, result.text
+    return conversation
+
+
+def stream_turn(
+    engine: Engine,
+    conversation: list[dict],
+    audio_path: str | None,
+    prompt: str,
+    options: Any,
+    system: str | None = None,
+) -> Iterator[tuple[list[dict], str]]:
+    """:func:`chat_turn`, streamed: yields ``(conversation, answer so far)`` once per text piece the
+    engine produces; the last one's conversation ends with the whole answer. An engine without
+    ``stream`` answers in one piece."""
+    conversation = user_turn(conversation, audio_path, prompt, system)
+    answer = ""
+    if hasattr(engine, "stream"):
+        for piece in engine.stream(conversation, options):
+            answer += piece
+            yield conversation, answer
+    else:
+        (result,) = engine.generate([conversation], options)
+        answer = result.text
+    yield [*conversation, {"role": "assistant", "content": answer}], answer
+
+
+def example_inputs() -> list[list[str]]:
+    """The page's examples: the bundled clip with the README's question (none if the clip is missing)."""
+    from desta.model.load import example_clip
+
+    try:
+        return [[example_clip(), "What is said, and is the speaker a man or a woman?"]]
+    except DeSTAError:
+        return []
 
 
 def build_demo(engine: Engine, options: Any = None):
@@ -73,15 +115,16 @@ def build_demo(engine: Engine, options: Any = None):
 
     def respond(audio_path, prompt, system, chat, conversation):
         chat = list(chat or [])
-        try:
-            conversation, answer = chat_turn(engine, conversation or [], audio_path, prompt, options, system)
-        except DeSTAError as err:
-            raise gr.Error(str(err)) from None
         shown = prompt or ""
         if audio_path:
             shown = f"🔊 {Path(audio_path).name}" + (f"\n{shown}" if shown else "")
-        chat += [{"role": "user", "content": shown}, {"role": "assistant", "content": answer}]
-        return chat, conversation, None, ""
+        turns = stream_turn(engine, conversation or [], audio_path, prompt, options, system)
+        try:
+            for conv, answer in turns:  # the answer grows in the chat as tokens arrive
+                shown_chat = [*chat, {"role": "user", "content": shown}, {"role": "assistant", "content": answer}]
+                yield shown_chat, conv, None, ""
+        except DeSTAError as err:
+            raise gr.Error(str(err)) from None
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}\nModel: `{engine.name}`. Upload or record audio, ask about it, and chat.")
@@ -104,6 +147,9 @@ def build_demo(engine: Engine, options: Any = None):
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="desta-send")
                     clear = gr.Button("Clear", elem_id="desta-clear")
+        examples = example_inputs()
+        if examples:
+            gr.Examples(examples, [audio, prompt], label="Try the bundled example clip (a LibriVox reading)")
         inputs = [audio, prompt, system, chatbot, conversation]
         outputs = [chatbot, conversation, audio, prompt]
         send.click(respond, inputs, outputs)
@@ -113,10 +159,23 @@ def build_demo(engine: Engine, options: Any = None):
 
 
 def launch_demo(engine: Engine, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
-    """Build and serve the page; one request at a time reaches the model. Returns the Blocks."""
+    """Build and serve the page; one request at a time reaches the model. Returns the Blocks.
+
+    Prints one line, the page's local URL (Gradio's own banner, which suggests ``share=True``, a
+    ``launch()`` argument a command-line user cannot set, is left out)."""
     demo = build_demo(engine)
     demo.queue(default_concurrency_limit=1, max_size=32)
-    demo.launch(
-        server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=not block
-    )
+    demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True, quiet=True)
+    print(f"desta demo-web: open {local_url(demo, host, port)} (Ctrl+C stops it)", flush=True)
+    if block:
+        try:
+            demo.block_thread()
+        finally:
+            demo.close()
     return demo
+
+
+def local_url(demo: Any, host: str, port: int) -> str:
+    """The page's URL as Gradio serves it (``demo.local_url``), else ``http://host:port/``."""
+    url = getattr(demo, "local_url", None)
+    return url if isinstance(url, str) and url else f"http://{host}:{port}/"
