@@ -67,37 +67,33 @@ def ask_options(args: argparse.Namespace) -> GenerationOptions:
     )
 
 
-def _ask_server(args: argparse.Namespace, conv: list[dict]) -> int:
-    """Answer through a running server: no model load in this process (a second or so per question)."""
-    from desta.endpoints import EndpointClient, EndpointOptions, RetryPolicy
+def _engine(args: argparse.Namespace):
+    """The engine `desta ask` runs: a running server with --server (no model load here, a second or so
+    per question), else the model loaded in this process."""
     from desta.errors import DeSTAError
-    from desta.messages import to_openai
+    from desta.infer.engine import EndpointEngine, LocalEngine
 
-    if args.show_transcript or args.transcript is not None:
-        raise DeSTAError("--show-transcript and --transcript need a local model; drop --server to use them")
-    decoding = ask_options(args)
-    body = {"messages": to_openai(conv), "max_tokens": decoding.max_new_tokens, "temperature": decoding.api_temperature}
-    if decoding.do_sample:
-        body["top_p"] = decoding.top_p
-    if decoding.seed is not None:
-        body["seed"] = decoding.seed
-    # interactive: a server that is not there fails in about a second instead of a minute of backoff
-    options = EndpointOptions(base_url=server_base_url(args.server), retry=RetryPolicy(max_attempts=2, initial_delay=0.5))
-    with EndpointClient(options) as client:
-        if args.model:
-            client.check_model(args.model)
-            body["model"] = args.model
-        else:
-            served = client.list_models()
-            if not served:
-                raise DeSTAError(f"{args.server} serves no model (GET /models listed none)")
-            body["model"] = served[0]
-        print(client.chat(body).text)
-    return 0
+    if args.server:
+        from desta.endpoints import RetryPolicy
+
+        if args.show_transcript or args.transcript is not None:
+            raise DeSTAError("--show-transcript and --transcript need a local model; drop --server to use them")
+        # interactive: a server that is not there fails in about a second instead of a minute of backoff
+        retry = RetryPolicy(max_attempts=2, initial_delay=0.5)
+        return EndpointEngine(server_base_url(args.server), args.model, retry=retry)
+    import torch
+
+    import desta
+    from desta.model.precision import resolve_dtype
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    model = desta.load_model(args.model, device=args.device, llm_dtype=resolve_dtype(args.precision, args.device))
+    if model.config.untrained:
+        print("[untrained adapter: answers come from random connector weights]", file=sys.stderr)
+    return LocalEngine(model)
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    import desta
     from desta.audio import load_audio
     from desta.errors import DeSTAError
     from desta.messages import conversation
@@ -110,25 +106,19 @@ def run_ask(args: argparse.Namespace) -> int:
     if args.transcript is not None and len(audios) != 1:
         raise DeSTAError(f"--transcript applies to one audio file, got {len(audios)}")
     conv = conversation(question, audios, system=args.system, transcript=args.transcript)
-    if args.server:
-        return _ask_server(args, conv)
-    import torch
-
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    from desta.model.precision import resolve_dtype
-
-    model = desta.load_model(args.model, device=args.device, llm_dtype=resolve_dtype(args.precision, args.device))
-    if model.config.untrained:
-        print("[untrained adapter: answers come from random connector weights]", file=sys.stderr)
     options = ask_options(args)
-    if args.show_transcript or args.no_stream:
-        result = model.generate([conv], options)[0]
-        if args.show_transcript:
-            for t in result.transcripts:
-                print(f"[transcript] {t}", file=sys.stderr)
-        print(result.text)
+    engine = _engine(args)
+    try:
+        if args.show_transcript or args.no_stream:
+            result = engine.generate([conv], options)[0]
+            if args.show_transcript:
+                for t in result.transcripts:
+                    print(f"[transcript] {t}", file=sys.stderr)
+            print(result.text)
+            return 0
+        for piece in engine.stream(conv, options):
+            print(piece, end="", flush=True)
+        print()
         return 0
-    for piece in model.stream(conv, options):
-        print(piece, end="", flush=True)
-    print()
-    return 0
+    finally:
+        engine.close()

@@ -1,0 +1,158 @@
+"""One seam for every way to answer conversations: the :class:`Engine` protocol.
+
+An engine answers a batch of conversations (desta's message format, audio included) with one options
+type, :class:`~desta.model.options.GenerationOptions`, streams one answer, and takes a ``cancel``
+event. Two engines ship here:
+
+* :class:`LocalEngine`: a loaded :class:`~desta.model.desta.DeSTAModel` (transformers, this process);
+* :class:`EndpointEngine`: any OpenAI-compatible server (``desta serve``, vLLM) through the one
+  endpoint client, :class:`desta.endpoints.EndpointClient`.
+
+``desta ask`` runs either one (``--server`` picks the endpoint). A new engine is one class with these
+methods.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from desta.errors import DeSTAError
+from desta.model.options import GenerationOptions, GenerationResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from desta.endpoints import EndpointClient, RetryPolicy
+    from desta.model.desta import DeSTAModel
+
+Conversation = list[dict[str, Any]]
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What answers conversations: ``name`` plus these methods."""
+
+    name: str
+
+    def generate(
+        self, conversations: Sequence[Conversation], options: GenerationOptions, *, cancel: threading.Event | None = None
+    ) -> list[GenerationResult]:
+        """One result per conversation, in order; once ``cancel`` is set the call may stop early."""
+        ...
+
+    def stream(
+        self, conversation: Conversation, options: GenerationOptions, *, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        """Pieces of one answer as they come; the iterator returns the :class:`GenerationResult`."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalEngine:
+    """A loaded desta model in this process (``model.generate`` / ``model.stream``)."""
+
+    def __init__(self, model: DeSTAModel) -> None:
+        self.model = model
+        self.name = model.name
+
+    def generate(
+        self, conversations: Sequence[Conversation], options: GenerationOptions, *, cancel: threading.Event | None = None
+    ) -> list[GenerationResult]:
+        return self.model.generate(list(conversations), options, cancel=cancel)
+
+    def stream(
+        self, conversation: Conversation, options: GenerationOptions, *, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        return self.model.stream(conversation, options, cancel=cancel)
+
+    def close(self) -> None:
+        pass
+
+
+class EndpointEngine:
+    """An OpenAI-compatible ``/chat/completions`` server that takes ``input_audio`` parts.
+
+    ``model=None`` answers with the first model the server lists. Given transcripts (``text`` of an
+    audio entry) are not part of the OpenAI format and are not sent. The endpoint client does not
+    stream, so :meth:`stream` yields the whole answer as one piece; ``cancel`` is accepted and only
+    skips calls not yet sent.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        retry: RetryPolicy | None = None,
+        client: EndpointClient | None = None,
+    ) -> None:
+        from desta.endpoints import EndpointClient, EndpointOptions, RetryPolicy
+
+        self.base_url = base_url
+        self.client = client or EndpointClient(
+            EndpointOptions(base_url=base_url, api_key=api_key, retry=retry or RetryPolicy())
+        )
+        try:
+            if model:
+                self.client.check_model(model)
+                self.name = model
+            else:
+                served = self.client.list_models()
+                if not served:
+                    raise DeSTAError(f"{base_url} serves no model (GET /models listed none)")
+                self.name = served[0]
+        except BaseException:
+            self.client.close()
+            raise
+
+    def body(self, conversation: Conversation, options: GenerationOptions) -> dict[str, Any]:
+        """The request for one conversation: OpenAI messages and the decoding fields of ``options``."""
+        from desta.messages import to_openai
+
+        body: dict[str, Any] = {
+            "model": self.name,
+            "messages": to_openai(conversation),
+            "max_tokens": options.max_new_tokens,
+            "temperature": options.api_temperature,
+        }
+        if options.do_sample:
+            body["top_p"] = options.top_p
+        if options.seed is not None:
+            body["seed"] = options.seed
+        if options.stop:
+            body["stop"] = list(options.stop)
+        return body
+
+    def generate(
+        self, conversations: Sequence[Conversation], options: GenerationOptions, *, cancel: threading.Event | None = None
+    ) -> list[GenerationResult]:
+        from desta.endpoints import EndpointError
+
+        if cancel is not None and cancel.is_set():
+            return [GenerationResult(text="", finish_reason="cancelled") for _ in conversations]
+        answers = self.client.chat_many([self.body(c, options) for c in conversations])
+        for a in answers:
+            if isinstance(a, EndpointError):
+                raise a
+        return [
+            GenerationResult(
+                text=a.text,
+                finish_reason=a.finish_reason,
+                prompt_tokens=a.prompt_tokens,
+                completion_tokens=a.completion_tokens,
+            )
+            for a in answers
+        ]
+
+    def stream(
+        self, conversation: Conversation, options: GenerationOptions, *, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        result = self.generate([conversation], options, cancel=cancel)[0]
+        if result.text:
+            yield result.text
+        return result
+
+    def close(self) -> None:
+        self.client.close()
