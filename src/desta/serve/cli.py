@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from desta.infer.keepalive import parse_duration
 from desta.serve.settings import MiB, ServeSettings
 
 
@@ -30,6 +31,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         header_timeout_s=args.header_timeout,
         keep_alive_timeout_s=args.keep_alive_timeout,
         max_connections=args.max_connections,
+        idle_exit_s=parse_duration(args.idle_exit) if args.idle_exit else 0.0,
     )
 
 
@@ -89,6 +91,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ]
     for flag, kind, default, text in flags:
         p.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
+    p.add_argument(
+        "--idle-exit", default=None, metavar="DURATION",
+        help="stop after this long without a request, e.g. 10m, 90s, 1h (default: never)",
+    )  # fmt: skip
     p.add_argument("--fake", action="store_true", help="serve a deterministic echo engine (protocol trials)")
     p.set_defaults(func=_serve)
 

@@ -53,11 +53,22 @@ def run_server(engine: Engine, settings: ServeSettings) -> None:
 
     from desta.serve.app import create_app
 
-    app = create_app(engine, settings)
+    app: Any = create_app(engine, settings)
     name = settings.served_model_name or engine.name
+    idle = f"; stops after {settings.idle_exit_s:g} s without requests" if settings.idle_exit_s > 0 else ""
     print(
         f"desta: serving {name!r} at http://{settings.host}:{settings.port}/v1 "
-        f"(auth {'on' if settings.api_key else 'off'}; Ctrl-C stops)",
+        f"(auth {'on' if settings.api_key else 'off'}; Ctrl-C stops{idle})",
         file=sys.stderr,
     )
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    tracker = None
+    if settings.idle_exit_s > 0:
+        from desta.serve.idle import IdleTracker
+
+        app = tracker = IdleTracker(app)
+    server = uvicorn.Server(uvicorn_config(app, settings))
+    if tracker is not None:
+        from desta.serve.idle import exit_when_idle
+
+        exit_when_idle(server, tracker, settings.idle_exit_s)
+    server.run()

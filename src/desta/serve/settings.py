@@ -65,6 +65,8 @@ class ServeSettings:
     its previous response) is closed: half-open and slowloris connections cannot pile up."""
     keep_alive_timeout_s: float = 5.0
     """An idle keep-alive connection is closed after this long."""
+    idle_exit_s: float = 0.0
+    """The server stops itself after this long without a request (0: never); ``desta ask --keep-alive``."""
     max_connections: int = 1024
     """Open connections beyond this are answered 503 by uvicorn before any body is read."""
     extra_model_names: tuple[str, ...] = field(default_factory=tuple)
