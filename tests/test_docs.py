@@ -53,6 +53,11 @@ REGISTRY: dict[tuple[str, str], str] = {
     ),
     ("docs/data.md", "pip install vllm==0.32.0"): "skip: a GPU and Llama-3.1-8B from the hub",
     ("docs/training.md", "desta train recipes/desta-tiny.yaml optim.lr=5e-4 data.batch_size=4 --print-config"): RUN,
+    ("docs/training.md", "apt-get install tuxpaint-stamps-default"): (
+        "skip: the realdata collection lives outside the repository and the run takes about 2 hours of CPU; its"
+        " readers, questions, scoring and card run in tests/data/test_data_sources_real.py and"
+        " tests/recipes/test_tiny_real.py"
+    ),
     ("docs/training.md", "torchrun --nproc_per_node 8 -m desta train recipes/desta25-llama31-8b.yaml"): (
         "skip: 8 GPUs and the official 8B backbones (the torchrun path runs on CPU in tests/train/test_train_distributed.py)"
     ),

@@ -37,7 +37,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         "when the URL has no path) instead of loading a model here; --model names the served model "
         "(default: the first one it lists)",
     )  # fmt: skip
+    p.add_argument(
+        "--keep-alive", default=None, metavar="DURATION",
+        help="answer through a local `desta serve` kept running in the background until DURATION (e.g. 10m) "
+        "after the last question: the first ask starts it, later asks reuse it without loading a model; "
+        "`desta stop` stops it",
+    )  # fmt: skip
     p.set_defaults(func=run_ask)
+
+    s = sub.add_parser("stop", help="stop the background servers `desta ask --keep-alive` started")
+    s.set_defaults(func=run_stop)
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    from desta.infer.keepalive import stop_servers
+
+    stopped = stop_servers()
+    for s in stopped:
+        print(f"stopped desta serve {s['model']} ({s['url']}, pid {s['pid']})")
+    if not stopped:
+        print("no keep-alive server is running")
+    return 0
 
 
 def server_base_url(url: str) -> str:
@@ -73,6 +93,16 @@ def _engine(args: argparse.Namespace):
     from desta.errors import DeSTAError
     from desta.infer.engine import EndpointEngine, LocalEngine
 
+    if args.keep_alive and args.server:
+        raise DeSTAError("--keep-alive starts and reuses its own local server; drop --server (or --keep-alive)")
+    if args.keep_alive:
+        from desta.infer.keepalive import ensure_server, parse_duration
+
+        if args.show_transcript or args.transcript is not None:
+            raise DeSTAError("--show-transcript and --transcript need a local model; drop --keep-alive to use them")
+        idle = parse_duration(args.keep_alive)
+        args.server = ensure_server(args.model, idle, args.device, log=lambda m: print(m, file=sys.stderr))
+        args.model = None  # the server serves exactly that model: ask it for the one it lists
     if args.server:
         from desta.endpoints import RetryPolicy
 
