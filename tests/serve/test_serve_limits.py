@@ -122,11 +122,14 @@ def test_prompt_length_without_a_token_counter():
         def __init__(self) -> None:
             self.inner = FakeEngine()
 
-        def generate(self, conversations, options):
-            return self.inner.generate(conversations, options)
+        def generate(self, conversations, options, *, cancel=None):
+            return self.inner.generate(conversations, options, cancel=cancel)
 
-        def stream(self, conversation, options):
-            return self.inner.stream(conversation, options)
+        def stream(self, conversation, options, *, cancel=None):
+            return self.inner.stream(conversation, options, cancel=cancel)
+
+        def close(self) -> None:
+            pass
 
     with make_client(Plain(), max_prompt_tokens=10) as c:
         assert c.post(URL, json={"messages": [{"role": "user", "content": "a" * 40}]}).status_code == 200

@@ -28,6 +28,15 @@ def client():
         yield c
 
 
+def test_the_server_runs_the_one_engine_protocol():
+    from desta.infer.engine import Engine
+
+    engine = FakeEngine()
+    assert isinstance(engine, Engine)
+    with make_client(engine) as c:
+        assert c.app.state.batcher.engine is engine
+
+
 def user(*parts) -> dict:
     return {"model": "fake-desta", "messages": [{"role": "user", "content": list(parts)}]}
 

@@ -178,17 +178,16 @@ def test_abandoned_streams_stop():
         assert wait_until(lambda: httpx.get(f"{server.url}/health").json()["in_flight"] == 0)
 
 
-def test_engine_without_cancel_keyword_still_stops_streams():
-    class OldEngine(FakeEngine):  # the Engine protocol before generate/stream took ``cancel``
-        def generate(self, conversations, options):
+def test_engine_that_ignores_cancel_still_stops_streams():
+    class DeafEngine(FakeEngine):  # takes ``cancel`` (the protocol) but never looks at it
+        def generate(self, conversations, options, *, cancel=None):
             return super().generate(conversations, options)
 
-        def stream(self, conversation, options):
+        def stream(self, conversation, options, *, cancel=None):
             return super().stream(conversation, options)
 
-    engine = OldEngine(delay_per_piece_s=0.05)
+    engine = DeafEngine(delay_per_piece_s=0.05)
     app = create_app(engine, ServeSettings())
-    assert not app.state.batcher._stream_cancel
     with LiveServer(app) as server:
         sock = _start_stream(server.port, " ".join(f"w{i}" for i in range(100)))
         assert wait_until(lambda: engine.pieces >= 3)

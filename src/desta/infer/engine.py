@@ -8,8 +8,10 @@ event. Two engines ship here:
 * :class:`EndpointEngine`: any OpenAI-compatible server (``desta serve``, vLLM) through the one
   endpoint client, :class:`desta.endpoints.EndpointClient`.
 
-``desta ask`` runs either one (``--server`` picks the endpoint). A new engine is one class with these
-methods.
+``desta ask`` runs either one (``--server`` picks the endpoint) and ``desta serve`` serves one (its
+batcher passes ``cancel`` for requests whose clients left). A new engine is one class with these methods.
+Optional members the server uses when an engine has them: ``count_tokens(text) -> int`` (prompt limits)
+and ``default_system_prompt`` (the web demo).
 """
 
 from __future__ import annotations
@@ -50,11 +52,21 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """A loaded desta model in this process (``model.generate`` / ``model.stream``)."""
+    """A loaded desta model in this process (``model.generate`` / ``model.stream``); calls must come from
+    one thread (the server runs them on its one engine thread)."""
 
     def __init__(self, model: DeSTAModel) -> None:
         self.model = model
         self.name = model.name
+
+    @property
+    def default_system_prompt(self) -> str | None:
+        """The system message the model adds when a conversation has none (``None``: no default)."""
+        return getattr(self.model.config, "system_prompt", None)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in the model's LLM tokenizer (no special tokens)."""
+        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def generate(
         self, conversations: Sequence[Conversation], options: GenerationOptions, *, cancel: threading.Event | None = None
@@ -68,6 +80,16 @@ class LocalEngine:
 
     def close(self) -> None:
         pass
+
+
+def as_engine(engine: Any) -> Engine:
+    """``engine`` itself, or a :class:`LocalEngine` around it when it is a bare ``DeSTAModel`` (what
+    ``desta.load_model`` returns: the server and the web demo take either)."""
+    if isinstance(engine, LocalEngine):
+        return engine
+    if all(hasattr(engine, a) for a in ("prepare", "tokenizer", "generate", "stream", "config")):
+        return LocalEngine(engine)
+    return engine
 
 
 class EndpointEngine:

@@ -4,7 +4,8 @@ Routes: ``POST /v1/chat/completions`` (JSON or ``stream: true`` server-sent even
 ``GET /v1/models`` and ``GET /health``. The app holds no model logic: it reads the body under a
 deadline, parses it within limits (``desta.serve.parse``), converts OpenAI messages to desta
 conversations (``desta.serve.messages``), and hands them to a
-:class:`~desta.serve.engine.DynamicBatcher` over the engine. Every refusal is an OpenAI-style error
+:class:`~desta.serve.engine.DynamicBatcher` over the engine (a :class:`desta.infer.engine.Engine`; a
+bare ``DeSTAModel`` is wrapped in ``LocalEngine``). Every refusal is an OpenAI-style error
 body ``{"error": {"message", "type", "param", "code"}}`` with a 4xx status; an unexpected failure is
 a 500 that names no path and keeps the connection open; nothing a client sends can stop the server.
 
@@ -29,10 +30,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from desta.errors import DeSTAError
-from desta.serve.engine import DynamicBatcher, Engine
+from desta.infer.engine import Engine, as_engine
+from desta.serve.engine import DynamicBatcher
 from desta.serve.errors import QueueFullError, RequestError
 from desta.serve.messages import to_conversation
-from desta.serve.model_engine import as_engine
 from desta.serve.parse import build_options, check_prompt_length, parse_request, read_body
 from desta.serve.schemas import AssistantMessage, ChatCompletion, Choice, ModelCard, ModelList, Usage
 from desta.serve.settings import ServeSettings

@@ -1,63 +1,33 @@
-"""The model seam of the server and the dynamic batcher in front of it.
+"""The dynamic batcher in front of the server's engine.
 
-``Engine`` is what the server needs from a model: ``desta.load_model()`` returns one, and tests use
-``desta.serve.fake.FakeEngine``. ``DynamicBatcher`` owns a bounded asyncio queue and one worker
-thread: requests that arrive within ``window`` of each other (up to ``max_batch``) go to the model in
-one ``generate`` call. While requests that were admitted are still being parsed and decoded
-(``incoming``), the batcher waits for them up to ``max_wait``, so that clients that resubmit together
-are served together. Streamed requests run one at a time on the same thread, so the model is never
-called concurrently. A full queue raises :class:`QueueFullError` (429) instead of growing memory.
+The server runs a :class:`desta.infer.engine.Engine` (the one engine protocol: ``desta.load_model()``
+wrapped in ``LocalEngine``, an endpoint, or ``desta.serve.fake.FakeEngine`` in tests).
+``DynamicBatcher`` owns a bounded asyncio queue and one worker thread: requests that arrive within
+``window`` of each other (up to ``max_batch``) go to the engine in one ``generate`` call. While requests
+that were admitted are still being parsed and decoded (``incoming``), the batcher waits for them up to
+``max_wait``, so that clients that resubmit together are served together. Streamed requests run one at a
+time on the same thread, so the engine is never called concurrently. A full queue raises
+:class:`QueueFullError` (429) instead of growing memory.
 
 Cancellation: a job whose client left (or timed out) is skipped if it has not started; a running
 ``generate`` call gets a ``cancel`` event that is set once every job of that call is cancelled, and a
-running stream gets its job's event, when the engine's methods take a ``cancel`` keyword (checked
-once, so engines with and without it both work).
+running stream gets its job's event (``cancel`` is part of the protocol). The worker also stops pulling
+a stream's pieces once its client is gone, whether or not the engine looks at the event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import inspect
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any
 
+from desta.infer.engine import Engine
 from desta.serve.errors import QueueFullError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from desta.infer.options import GenerationOptions, GenerationResult
-
-
-@runtime_checkable
-class Engine(Protocol):
-    """A model as the server sees it (``desta.DeSTAModel`` satisfies it)."""
-
-    name: str
-
-    def generate(self, conversations: list[list[dict]], options: GenerationOptions) -> list[GenerationResult]:
-        """One result per conversation, in order.
-
-        Optional: a ``cancel: threading.Event | None`` keyword; once it is set the call may stop at
-        the next token (its results are discarded). ``count_tokens(text) -> int`` and
-        ``default_system_prompt`` are optional members too (prompt limits, the web demo).
-        """
-        ...
-
-    def stream(self, conversation: list[dict], options: GenerationOptions) -> Iterator[str]:
-        """Text pieces of one answer as they are produced; may ``return`` its ``GenerationResult``
-        (token counts for ``usage``). Optional ``cancel`` keyword as for ``generate``."""
-        ...
-
-
-def accepts_cancel(fn: Any) -> bool:
-    """Whether ``fn`` takes a named ``cancel`` argument (a ``**kwargs`` catch-all does not count)."""
-    try:
-        param = inspect.signature(fn).parameters.get("cancel")
-    except (TypeError, ValueError):
-        return False
-    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+__all__ = ["DynamicBatcher", "Engine", "StreamEnd"]
 
 
 @dataclass(frozen=True)
@@ -141,8 +111,6 @@ class DynamicBatcher:
         self.largest_batch = 0
         self.skipped_jobs = 0  # cancelled before they started
         self.cancelled_calls = 0  # engine calls that were told to stop
-        self._generate_cancel = accepts_cancel(engine.generate)
-        self._stream_cancel = accepts_cancel(engine.stream)
 
     # lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -311,9 +279,7 @@ class DynamicBatcher:
                 _settle(job.future, result=result)
 
     def _generate(self, conversations: list[list[dict]], options: Any, cancel: threading.Event) -> Any:
-        if self._generate_cancel:
-            return self.engine.generate(conversations, options, cancel=cancel)
-        return self.engine.generate(conversations, options)
+        return self.engine.generate(conversations, options, cancel=cancel)
 
     def _run_stream(self, job: _Job, loop: asyncio.AbstractEventLoop) -> None:
         """Runs on the engine thread; hands pieces to the event loop as they come."""
@@ -323,10 +289,7 @@ class DynamicBatcher:
 
         pieces = 0
         try:
-            if self._stream_cancel:
-                iterator = self.engine.stream(job.conversation, job.options, cancel=job.cancelled)
-            else:
-                iterator = self.engine.stream(job.conversation, job.options)
+            iterator = self.engine.stream(job.conversation, job.options, cancel=job.cancelled)
             result = None
             try:
                 while True:

@@ -2,9 +2,9 @@
 
 It answers with a summary of the conversation (``"echo: <last user text> | audios=N"``), takes a
 configurable time per call and per conversation (so batching measurably pays off, as with a real
-model on a batched forward pass), and counts calls and busy time. Like ``DeSTAModel`` it takes a
-``cancel`` event and stops early once it is set (``cancelled`` counts those calls), so tests can see
-that abandoned work really stops. It satisfies :class:`desta.serve.engine.Engine`.
+model on a batched forward pass), and counts calls and busy time. It implements the one engine protocol,
+:class:`desta.infer.engine.Engine`: it takes the ``cancel`` event and stops early once it is set
+(``cancelled`` counts those calls), so tests can see that abandoned work really stops.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class FakeEngine:
         )
 
     def generate(
-        self, conversations: list[list[dict]], options: Any, cancel: threading.Event | None = None
+        self, conversations: list[list[dict]], options: Any, *, cancel: threading.Event | None = None
     ) -> list[GenerationResult]:
         with self._lock:
             self.calls.append(len(conversations))
@@ -110,7 +110,7 @@ class FakeEngine:
         return [self._answer(c, options) for c in conversations]
 
     def stream(
-        self, conversation: list[dict], options: Any, cancel: threading.Event | None = None
+        self, conversation: list[dict], options: Any, *, cancel: threading.Event | None = None
     ) -> Iterator[str]:
         with self._lock:
             self.streams += 1
@@ -124,3 +124,6 @@ class FakeEngine:
                 self.pieces += 1
             yield word if i == 0 else " " + word
         return result
+
+    def close(self) -> None:
+        pass

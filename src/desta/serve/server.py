@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from desta.serve.engine import Engine
-from desta.serve.model_engine import load_engine
+from desta.infer.engine import Engine
 from desta.serve.settings import ServeSettings
 
 HEADER_BYTES_LIMIT = 16 * 1024
@@ -14,12 +13,16 @@ HEADER_BYTES_LIMIT = 16 * 1024
 
 
 def make_engine(model: str | None = None, *, device: str = "cpu", fake: bool = False) -> Engine:
-    """The model to serve: ``desta.load_model(model)``, or the deterministic fake engine for trials."""
+    """The engine to serve: ``desta.load_model(model)`` in a ``LocalEngine``, or the deterministic fake
+    engine for trials."""
     if fake:
         from desta.serve.fake import FakeEngine
 
         return FakeEngine()
-    return load_engine(model, device=device)
+    import desta
+    from desta.infer.engine import LocalEngine
+
+    return LocalEngine(desta.load_model(name=model, device=device))
 
 
 def uvicorn_config(app: Any, settings: ServeSettings, log_level: str = "info") -> Any:

@@ -1,6 +1,6 @@
 """``desta demo-web``: a Gradio page to upload or record audio and chat with the model.
 
-The page calls the same :class:`~desta.serve.engine.Engine` as the server; ``chat_turn`` and
+The page calls the same :class:`~desta.infer.engine.Engine` as the server; ``chat_turn`` and
 ``stream_turn`` hold the only logic (append the user turn, generate, append the answer) and are tested
 without a browser. Answers stream into the page token by token. The bundled example clip is offered
 as an example (one click fills the audio and a question). The system prompt box starts empty: the
@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from desta.errors import DeSTAError
+from desta.infer.engine import Engine, as_engine
 from desta.messages import AUDIO_LOCATOR
-from desta.serve.engine import Engine
-from desta.serve.model_engine import as_engine
 
 TITLE = "DeSTA2.5-Audio demo"
 
