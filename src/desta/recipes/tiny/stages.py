@@ -220,4 +220,5 @@ def ship(model_dir: Path, dest: Path) -> None:
     )
     config = json.loads((model_dir / "config.json").read_text())
     config["name"] = dest.name  # the shipped model is named for its folder (desta-tiny), not the run's
+    config.pop("auto_map", None)  # its remote-code files stay with the run: desta loads the packaged model
     (dest / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
