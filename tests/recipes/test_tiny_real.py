@@ -109,3 +109,19 @@ def test_real_model_card_shows_the_figures_and_the_licences():
     assert "non-commercial" in card and "CC BY-NC-SA 4.0" in card and "Zenodo 1188976" in card
     assert "10 generated, 2 lettered answers dropped, 8 trained on (5 lettered)" in card
     assert "data 10 min, train 20 min" in card
+
+
+def test_open_questions_are_drawn_from_every_weighted_category():
+    """The lettered/open decision must not bias which open category is drawn (it once reused the seed,
+    so compound and content questions, the README's kind, were never asked)."""
+    from collections import Counter
+
+    from desta.recipes.tiny.real import CONTENT_WEIGHTS
+
+    sampler = LabelQuestions(InstructionPool.load().weighted(dict(OPEN_WEIGHTS)), mcq_fraction=0.6)
+    cats = Counter(sampler.sample_for(SPEECH, s).category for s in range(600))
+    weighted = {c for c, w in OPEN_WEIGHTS if w > 0}
+    assert weighted <= set(cats), f"never drawn: {weighted - set(cats)}"
+    assert cats["compound"] > cats["reasoning"]  # weight 2 vs 0.3
+    content = InstructionPool.load().weighted(dict(CONTENT_WEIGHTS))
+    assert {content.sample(s, kind="speech").category for s in range(100)} == {"compound", "content"}

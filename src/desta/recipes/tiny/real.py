@@ -55,6 +55,12 @@ OPEN_WEIGHTS = (
 )  # fmt: skip
 
 
+#: the second question of clips with a transcript: compound ("What is said, and is the speaker a man or
+#: a woman?") and content questions only
+CONTENT_WEIGHTS = tuple((c, 0.0) for c in ("description", "format", "mcq", "music", "paralinguistic",
+                                           "reasoning", "sound", "speaker")) + (("compound", 2.0), ("content", 1.0))  # fmt: skip
+
+
 def label_tasks(record: AudioRecord) -> list[tuple[str, str]]:
     """``[(task, gold)]`` for the labels ``record`` carries: gender, emotion, language or animal."""
     a = record.attributes
@@ -106,7 +112,9 @@ class LabelQuestions:
             task, gold = rng.choice(tasks)
             q = make_mcq(task, gold, rng)
             return Instruction(q.text + rng.choice(SUFFIXES), "mcq", (record.kind,), (FACT[task],))
-        return self.pool.sample(seed, kind=record.kind)
+        # a seed of its own: the pool's first draw must not be the one that just decided "not lettered"
+        # (with `seed` itself, only categories in the top 40% of the cumulative weights were ever drawn)
+        return self.pool.sample(rng.randrange(2**63), kind=record.kind)
 
 
 def training_records(realdata: Path, *, tuxpaint: Path | None, max_real: int, max_tux_speech: int,
@@ -148,9 +156,10 @@ def _spread(groups: dict[str, list[AudioRecord]], total: int, rng: random.Random
 
 def generate_real(records: list[AudioRecord], out: Path, *, seed: int, max_new_tokens: int, batch_size: int,
                   temperature: float, resample: int, resample_temperature: float, precision: str,
-                  mcq_fraction: float = 0.5) -> Path:  # fmt: skip
+                  mcq_fraction: float = 0.5, content_clips: int = 400) -> Path:  # fmt: skip
     """Self-generated targets for ``records`` into ``out`` (resumable), the recipe's prompt format and
-    filters; returns ``out``."""
+    filters, and a second, content question (:data:`CONTENT_WEIGHTS`) for up to ``content_clips``
+    clips with a transcript and a gender into ``out-content``; returns ``out``."""
     from desta.data.backends import TransformersBackend
     from desta.data.filters import FilterConfig
     from desta.data.generate import (
@@ -179,6 +188,12 @@ def generate_real(records: list[AudioRecord], out: Path, *, seed: int, max_new_t
     )
     pool = LabelQuestions(InstructionPool.load().weighted(dict(OPEN_WEIGHTS)), mcq_fraction)
     run_generation(records, out, backend, cfg, pool=pool, total_records=len(records))
+    # a second question for clips with a transcript: what is said, alone or with the speaker's gender
+    # (the README's question), so that answers quote the transcript and add what the voice tells
+    said = [r for r in records if r.kind == "speech" and r.transcript and r.attributes.get("Gender")]
+    said = said[:content_clips]
+    content = InstructionPool.load().weighted({c: w for c, w in CONTENT_WEIGHTS})
+    run_generation(said, out.with_name(out.name + "-content"), backend, cfg, pool=content, total_records=len(said))
     return out
 
 
@@ -308,7 +323,8 @@ def training_rows(generated: Path, records: list[AudioRecord], out: Path) -> tup
     from desta.data.records import read_jsonl, write_jsonl
     from desta.recipes.tiny.rows import verify_mcq_rows
 
-    rows = [row for shard in shard_paths(generated) for row in read_jsonl(shard)]
+    folders = [generated, generated.with_name(generated.name + "-content")]
+    rows = [row for folder in folders if folder.is_dir() for shard in shard_paths(folder) for row in read_jsonl(shard)]
     kept, dropped = verify_mcq_rows(rows, {r.id: r for r in records})
     write_jsonl(out / "self" / "mcq-rejects.jsonl", dropped)
     path = out / "self" / "train.jsonl"
