@@ -9,6 +9,7 @@ from __future__ import annotations
 from desta.eval.base import DataLayoutError, EvalError, Item, Scores, Task
 from desta.eval.judge import Judge, JudgeOptions, JudgeSpec
 from desta.eval.predictors import (
+    EnginePredictor,
     LocalModelPredictor,
     OpenAIEndpointPredictor,
     TextLLMPredictor,
@@ -19,6 +20,7 @@ from desta.eval.run import RunOptions, evaluate, read_predictions
 __all__ = [
     "TASKS",
     "DataLayoutError",
+    "EnginePredictor",
     "EvalError",
     "Item",
     "Judge",

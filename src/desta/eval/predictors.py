@@ -1,8 +1,11 @@
-"""What produces the responses: a local desta model, any OpenAI-compatible audio endpoint, a text LLM.
+"""What produces the responses: any :class:`desta.infer.engine.Engine` (a local desta model, any
+OpenAI-compatible audio endpoint, a text-only LLM, or any engine of :data:`desta.infer.ENGINES`).
 
 A predictor takes a batch of conversations in the desta message format and returns one string per
-conversation. The runner handles failures: when a batch raises, it retries item by item and records
-the error of each item that still fails.
+conversation: :class:`EnginePredictor` is the texts of one ``engine.generate`` call with the run's
+options. The three named predictors are that, plus the settings each records with the scores (unchanged,
+so earlier runs resume). The runner handles failures: when a batch raises, it retries item by item and
+records the error of each item that still fails.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from desta.eval.base import EvalError
-from desta.messages import to_openai
 from desta.model.options import GenerationOptions
 
 Conversation = list[dict[str, Any]]
@@ -33,13 +35,38 @@ class Predictor(Protocol):
 # evaluation scripts).
 
 
-class LocalModelPredictor:
-    """``desta.load_model(...).generate`` with greedy decoding."""
+class EnginePredictor:
+    """An engine as a predictor: ``[r.text for r in engine.generate(conversations, options)]``."""
+
+    def __init__(self, engine: Any, options: GenerationOptions = GenerationOptions()) -> None:
+        self.engine = engine
+        self.options = options
+        self.name = str(engine.name)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {
+            "backend": type(self.engine).__name__,
+            "do_sample": self.options.do_sample,
+            "temperature": self.options.api_temperature,
+            "max_new_tokens": self.options.max_new_tokens,
+        }
+
+    def predict(self, conversations: Sequence[Conversation]) -> list[str]:
+        return [r.text for r in self.engine.generate(list(conversations), self.options)]
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+class LocalModelPredictor(EnginePredictor):
+    """``desta.load_model(...)`` through :class:`desta.infer.engine.LocalEngine`, greedy decoding."""
 
     def __init__(self, model: Any, options: GenerationOptions = GenerationOptions()) -> None:
+        from desta.infer.engine import LocalEngine
+
+        super().__init__(LocalEngine(model), options)
         self.model = model
-        self.options = options
-        self.name = str(getattr(model, "name", "desta"))
 
     @classmethod
     def load(
@@ -53,13 +80,11 @@ class LocalModelPredictor:
     def settings(self) -> dict[str, Any]:
         return {"backend": "desta", "do_sample": self.options.do_sample, "max_new_tokens": self.options.max_new_tokens}
 
-    def predict(self, conversations: Sequence[Conversation]) -> list[str]:
-        return [r.text for r in self.model.generate(list(conversations), self.options)]
 
-
-class OpenAIEndpointPredictor:
+class OpenAIEndpointPredictor(EnginePredictor):
     """Any OpenAI-compatible ``/v1/chat/completions`` that accepts ``input_audio`` parts (vLLM, ``desta
-    serve``...), through desta's one endpoint client (`desta.endpoints`: pool, timeouts, retries).
+    serve``...), through :class:`desta.infer.engine.EndpointEngine` and desta's one endpoint client
+    (`desta.endpoints`: pool, timeouts, retries).
 
     ``model=None`` asks the endpoint: the one model ``GET /models`` lists (an error names them when
     there are several). A batch is sent concurrently; a request that fails on its own raises for that
@@ -77,8 +102,9 @@ class OpenAIEndpointPredictor:
         client: Any = None,
     ) -> None:
         from desta.endpoints import EndpointClient, EndpointOptions, RetryPolicy
+        from desta.infer.engine import EndpointEngine
 
-        self._client = client or EndpointClient(
+        client = client or EndpointClient(
             EndpointOptions(
                 base_url=base_url.rstrip("/"),
                 api_key=api_key,
@@ -87,12 +113,12 @@ class OpenAIEndpointPredictor:
             )
         )
         self.base_url = base_url
-        self.options = options
         try:
-            self.name = model if model is not None else served_model(self._client, base_url)
+            name = model if model is not None else served_model(client, base_url)
         except EvalError:
-            self._client.close()
+            client.close()
             raise
+        super().__init__(EndpointEngine(base_url, name, client=client, check_model=False), options)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -103,26 +129,15 @@ class OpenAIEndpointPredictor:
             "max_tokens": self.options.max_new_tokens,
         }
 
-    def close(self) -> None:
-        self._client.close()
-
     def predict(self, conversations: Sequence[Conversation]) -> list[str]:
-        from desta.endpoints import EndpointError
+        from desta.endpoints import EndpointError, EndpointUnavailableError
 
-        bodies = [
-            {
-                "model": self.name,
-                "messages": to_openai(c),
-                "temperature": self.options.api_temperature,
-                "max_tokens": self.options.max_new_tokens,
-            }
-            for c in conversations
-        ]
-        results = self._client.chat_many(bodies)
-        failed = [r for r in results if isinstance(r, EndpointError)]
-        if failed:  # the runner retries item by item and records each item's own error
-            raise EvalError(f"endpoint {self.base_url}: {failed[0].reason}")
-        return [r.text for r in results]
+        try:
+            return super().predict(conversations)
+        except EndpointUnavailableError:
+            raise  # no item can succeed: the runner stops
+        except EndpointError as err:  # the runner retries item by item and records each item's own error
+            raise EvalError(f"endpoint {self.base_url}: {err.reason}") from err
 
 
 def served_model(client: Any, base_url: str) -> str:
@@ -143,8 +158,9 @@ def served_model(client: Any, base_url: str) -> str:
     return models[0]
 
 
-class TextLLMPredictor:
-    """A text-only chat LLM (the backbone) for reference runs such as Speech-IFEval's forgetting rate.
+class TextLLMPredictor(EnginePredictor):
+    """A text-only chat LLM (the backbone) for reference runs such as Speech-IFEval's forgetting rate:
+    :class:`desta.infer.text_llm.TextLLMEngine`, the same engine with no audio.
 
     Conversations must carry no audio (use ``Task.text_prompt``). Greedy decoding.
     """
@@ -152,10 +168,11 @@ class TextLLMPredictor:
     def __init__(
         self, model: Any, tokenizer: Any, name: str, options: GenerationOptions = GenerationOptions()
     ) -> None:
+        from desta.infer.text_llm import TextLLMEngine
+
+        super().__init__(TextLLMEngine(model, tokenizer, name), options)
         self.model = model
         self.tokenizer = tokenizer
-        self.name = name
-        self.options = options
 
     @classmethod
     def load(cls, name: str, options: GenerationOptions = GenerationOptions()) -> TextLLMPredictor:
@@ -169,25 +186,7 @@ class TextLLMPredictor:
         return {"backend": "text-llm", "do_sample": False, "max_new_tokens": self.options.max_new_tokens}
 
     def predict(self, conversations: Sequence[Conversation]) -> list[str]:
-        import torch
-
-        outputs = []
-        for conv in conversations:
-            if any(m.get("audios") for m in conv):
-                raise EvalError("a text-only LLM cannot take audio; render the item with Task.text_prompt")
-            messages = [{"role": m["role"], "content": m["content"]} for m in conv]
-            ids = self.tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, return_tensors="pt"
-            )
-            if not isinstance(ids, torch.Tensor):  # newer transformers return a BatchEncoding
-                ids = ids["input_ids"]
-            with torch.no_grad():
-                out = self.model.generate(
-                    ids,
-                    attention_mask=torch.ones_like(ids),
-                    max_new_tokens=self.options.max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-                )
-            outputs.append(self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip())
-        return outputs
+        if any(m.get("audios") for conv in conversations for m in conv):
+            raise EvalError("a text-only LLM cannot take audio; render the item with Task.text_prompt")
+        greedy = GenerationOptions(max_new_tokens=self.options.max_new_tokens)  # as its settings record
+        return [r.text for r in self.engine.generate(list(conversations), greedy)]

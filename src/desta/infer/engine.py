@@ -8,8 +8,10 @@ event. Two engines ship here:
 * :class:`EndpointEngine`: any OpenAI-compatible server (``desta serve``, vLLM) through the one
   endpoint client, :class:`desta.endpoints.EndpointClient`.
 
-``desta ask`` runs either one (``--server`` picks the endpoint) and ``desta serve`` serves one (its
-batcher passes ``cancel`` for requests whose clients left). A new engine is one class with these methods.
+A text-only LLM is the same engine with no audio: :class:`desta.infer.text_llm.TextLLMEngine`.
+``desta ask`` runs either one (``--server`` picks the endpoint), ``desta serve`` serves one (its
+batcher passes ``cancel`` for requests whose clients left) and ``desta eval``'s predictors are thin over
+one (:class:`desta.eval.predictors.EnginePredictor`). A new engine is one class with these methods.
 Optional members the server uses when an engine has them: ``count_tokens(text) -> int`` (prompt limits)
 and ``default_system_prompt`` (the web demo).
 """
@@ -95,7 +97,8 @@ def as_engine(engine: Any) -> Engine:
 class EndpointEngine:
     """An OpenAI-compatible ``/chat/completions`` server that takes ``input_audio`` parts.
 
-    ``model=None`` answers with the first model the server lists. Given transcripts (``text`` of an
+    ``model=None`` answers with the first model the server lists; a named model is checked against
+    that list unless ``check_model=False`` (the caller already knows it is served). Given transcripts (``text`` of an
     audio entry) are not part of the OpenAI format and are not sent. The endpoint client does not
     stream, so :meth:`stream` yields the whole answer as one piece; ``cancel`` is accepted and only
     skips calls not yet sent.
@@ -109,6 +112,7 @@ class EndpointEngine:
         api_key: str | None = None,
         retry: RetryPolicy | None = None,
         client: EndpointClient | None = None,
+        check_model: bool = True,
     ) -> None:
         from desta.endpoints import EndpointClient, EndpointOptions, RetryPolicy
 
@@ -118,7 +122,8 @@ class EndpointEngine:
         )
         try:
             if model:
-                self.client.check_model(model)
+                if check_model:
+                    self.client.check_model(model)
                 self.name = model
             else:
                 served = self.client.list_models()

@@ -1,4 +1,8 @@
-"""The ``transformers`` backend: a local ``AutoModelForCausalLM`` (CPU or GPU) with real batching."""
+"""The ``transformers`` backend: a local ``AutoModelForCausalLM`` (CPU or GPU) with real batching.
+
+The generation itself is :class:`desta.infer.text_llm.TextLLMEngine` (the one text-LLM implementation,
+which ``desta eval --text-llm`` runs too); this backend adds the data pipeline's per-request settings
+and its per-item failures (a prompt over the context)."""
 
 from __future__ import annotations
 
@@ -53,25 +57,22 @@ class TransformersBackend:
     name: str = "transformers"
 
     def __post_init__(self) -> None:
+        from desta.infer.text_llm import TextLLMEngine
+
         if self.model is None or self.tokenizer is None:
             from desta.model.precision import resolve_dtype
 
             dtype = resolve_dtype(self.precision, self.device)
             self.model, self.tokenizer = load_text_llm(self.model_id, self.device)
             self.model = self.model.to(dtype)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.engine = TextLLMEngine(
+            self.model, self.tokenizer, self.model_id, max_prompt_tokens=self.max_prompt_tokens
+        )
 
     def _context_limit(self, max_new: int) -> int:
-        if self.max_prompt_tokens is not None:
-            return self.max_prompt_tokens
-        ctx = getattr(self.model.config, "max_position_embeddings", None) or 8192
-        return ctx - max_new
+        return self.engine.context_limit(max_new)
 
     def generate(self, batch, params):
-        import torch
-
         plist = params_list(params, len(batch))
         p0 = plist[0]
         if any(
@@ -89,10 +90,7 @@ class TransformersBackend:
                     out[i] = r
             return out  # type: ignore[return-value]
 
-        prompts = [
-            self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in batch
-        ]
-        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        ids = self.engine.prompt_ids(batch)
         limit = self._context_limit(p0.max_new_tokens)
         results: list[BackendResult | None] = [None] * len(batch)
         keep = []
@@ -103,42 +101,15 @@ class TransformersBackend:
                 )
             else:
                 keep.append(i)
-        if not keep:
-            return results  # type: ignore[return-value]
-        enc = self.tokenizer.pad({"input_ids": [ids[i] for i in keep]}, return_tensors="pt").to(
-            self.model.device
-        )
-        eos = self.tokenizer.eos_token_id
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": p0.max_new_tokens,
-            "pad_token_id": self.tokenizer.pad_token_id,
-        }
-        if p0.api_temperature > 0:
-            kwargs.update(do_sample=True, temperature=p0.temperature, top_p=p0.top_p)
-            if p0.seed is not None:
-                torch.manual_seed(p0.seed % (2**32))
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if p0.stop:
-            kwargs.update(stop_strings=list(p0.stop), tokenizer=self.tokenizer)
-        with torch.inference_mode():
-            gen = self.model.generate(**enc, **kwargs)
-        new = gen[:, enc["input_ids"].shape[1] :].tolist()
-        for j, i in enumerate(keep):
-            toks = new[j]
-            stopped = eos in toks
-            if stopped:
-                toks = toks[: toks.index(eos)]
-            toks = [t for t in toks if t != self.tokenizer.pad_token_id or t == eos]
-            text = self.tokenizer.decode(toks, skip_special_tokens=True).strip()
-            for s in p0.stop:
-                if s in text:
-                    text, stopped = text[: text.index(s)], True
-            finish = "stop" if stopped or len(new[j]) < p0.max_new_tokens else "length"
+        for i, r in zip(keep, self.engine.generate_ids([ids[i] for i in keep], p0)):
             results[i] = BackendResult(
-                text=text, finish_reason=finish, prompt_tokens=len(ids[i]), completion_tokens=len(toks)
+                text=r.text,
+                finish_reason=r.finish_reason,
+                prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens,
             )
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
         self.model = None
+        self.engine.close()
