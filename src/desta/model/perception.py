@@ -149,10 +149,10 @@ def _cache_kwarg(decoder_cls: type) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _whisper_tokenizer(vocab_size: int):
-    from desta.model.vendored import import_module
+    from desta.model.vendored import load_file_module
 
-    try:  # openai-whisper, vendored into desta's cache by scripts/setup.sh (desta.model.vendored)
-        get_tokenizer = import_module("whisper.tokenizer").get_tokenizer
+    try:  # openai-whisper, vendored into desta's cache by scripts/setup.sh (desta.model.vendored); its tokenizer only
+        get_tokenizer = load_file_module("whisper.tokenizer").get_tokenizer
     except ImportError as err:  # pragma: no cover
         raise ImportError(f"transcription needs the Whisper vocabulary from openai-whisper: {err}") from err
     multilingual = vocab_size >= 51865

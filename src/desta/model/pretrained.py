@@ -31,7 +31,12 @@ import torch
 from desta.errors import CheckpointError, ConfigError
 from desta.model.backbones import load_llm, load_whisper
 from desta.model.config import DeSTAConfig, read_config_json, read_weights
-from desta.model.convert import config_from_official, is_official_config, load_adapter_strict
+from desta.model.convert import (
+    config_from_official,
+    is_official_config,
+    load_adapter_strict,
+    official_state_dict,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from desta.model.desta import DeSTAModel
@@ -69,8 +74,12 @@ def build(
     llm_dtype: torch.dtype | None = None,
     seed: int | None = 0,
     verbose: bool = False,
+    wrap_lora: bool = True,
 ) -> DeSTAModel:
-    """Load both backbones and attach a freshly initialised connector (marked ``untrained``)."""
+    """Load both backbones and attach a freshly initialised connector (marked ``untrained``).
+
+    ``wrap_lora=False`` leaves the LLM without peft's LoRA layers (for :func:`desta.model.lora.fold_lora`).
+    """
     register(model_class)  # transformers is loaded now anyway: let AutoConfig/AutoModel know desta folders
     device = torch.device(device)
     if llm_dtype is None:
@@ -80,7 +89,7 @@ def build(
     if seed is not None:
         torch.manual_seed(seed)
     model = model_class(config, whisper, llm, tokenizer)
-    if config.use_lora:
+    if config.use_lora and wrap_lora:
         from desta.model.lora import apply_lora
 
         apply_lora(model)
@@ -145,12 +154,22 @@ def load(model_class: type[DeSTAModel], name, device, llm_dtype, merge_lora: boo
     config, state = read_adapter(name)
     if config_overrides:
         config = config.replace(**config_overrides)
-    model = build(model_class, config, device=device, llm_dtype=llm_dtype, seed=None, verbose=verbose)
-    load_adapter_strict(model, state)
-    if config.use_lora and merge_lora:
-        from desta.model.lora import merge_lora as merge
+    # for answers, the LoRA update is added into the plain LLM weights here, as peft's merge would (no peft import)
+    fold = config.use_lora and merge_lora
+    model = build(model_class, config, device=device, llm_dtype=llm_dtype, seed=None, verbose=verbose, wrap_lora=not fold)
+    if not fold:
+        load_adapter_strict(model, state)
+        return model.eval()
+    from desta.model import lora
 
-        merge(model)
+    if lora.can_fold(model):
+        updates, rest = lora.split_lora(model, official_state_dict(state))
+        load_adapter_strict(model, rest)
+        lora.fold_lora(model, updates)
+    else:  # a target that is not a plain nn.Linear: peft wraps and merges it
+        lora.apply_lora(model)
+        load_adapter_strict(model, state)
+        lora.merge_lora(model)
     return model.eval()
 
 

@@ -81,6 +81,33 @@ def import_module(name: str) -> ModuleType:
         raise ImportError(f"{name} comes from the {VENDORED[top][0]} package: {install_hint(top)}") from err
 
 
+def load_file_module(name: str) -> ModuleType:
+    """The submodule ``name`` (e.g. ``"whisper.tokenizer"``) run from its own file, without its package's
+    ``__init__`` (openai-whisper's imports its model, decoding and transcribe code, which desta never uses:
+    a tenth of a second of every cold ``desta ask``). For a module without relative imports; it is kept in
+    ``sys.modules`` as ``desta.model.vendored:<name>``. :class:`ImportError` naming the fix when it is missing."""
+    if name in sys.modules:  # imported the ordinary way already
+        return sys.modules[name]
+    key = f"{__name__}:{name}"
+    if key in sys.modules:
+        return sys.modules[key]
+    top, _, rest = name.partition(".")
+    folder = package_dir(top)
+    path = folder / (rest.replace(".", os.sep) + ".py") if folder is not None and rest else None
+    if path is None or not path.is_file():
+        hint = install_hint(top) if top in VENDORED else f"`pip install {top}`"
+        raise ImportError(f"{name} comes from the {VENDORED.get(top, (top,))[0]} package: {hint}")
+    spec = importlib.util.spec_from_file_location(key, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[key]
+        raise
+    return module
+
+
 def _members(archive: Path) -> tuple[str, list[tuple[str, bytes]]]:
     """(distribution name, [(path inside the package folder's parent, data)]) of a wheel or an sdist."""
     files: list[tuple[str, bytes]] = []
