@@ -157,6 +157,25 @@ def given_transcripts(n_windows: int, text: str | None) -> list[str | None]:
     return [text] + [""] * (n_windows - 1)
 
 
+def window_texts(given: Sequence[str | None], windows: Sequence[np.ndarray], transcribe: Transcribe | None) -> list[str]:
+    """Per window: its given transcript under the one empty-transcript rule; the windows given none
+    (``None``) get ``transcribe`` of them, in one call (:data:`NO_SPEECH` without ``transcribe``)."""
+    texts = [window_transcript(t) for t in given]
+    need = [i for i, t in enumerate(given) if t is None]
+    if need and transcribe is not None:
+        for i, t in zip(need, transcribe([windows[i] for i in need]), strict=True):
+            texts[i] = t
+    return texts
+
+
+def window_features(windows: Sequence[np.ndarray], n_mels: int, pad_to_30s: bool) -> torch.Tensor | list[torch.Tensor]:
+    """The model's log-mel of W windows: (W, M, 3000) when padded to 30 s (official), else one
+    (1, M, T_w) per window at its own length, so batching never changes a clip's features."""
+    if pad_to_30s:
+        return log_mel_windows(windows, n_mels, True)
+    return [log_mel_windows([w], n_mels, False) for w in windows]
+
+
 class DeSTAProcessor:
     """Chat rendering, audio loading and windowing, log-mel, locator expansion, labels and padding."""
 
@@ -316,11 +335,7 @@ class DeSTAProcessor:
                     owners += [(ci, len(counts))] * len(parts)
                     counts.append(len(parts))
             audio_windows.append(counts)
-        texts = [window_transcript(t) for t in given]
-        need = [i for i, t in enumerate(given) if t is None]
-        if need and transcribe is not None:
-            for i, t in zip(need, transcribe([windows[i] for i in need]), strict=True):
-                texts[i] = t
+        texts = window_texts(given, windows, transcribe)
         per_window: list[list[list[str]]] = [[[] for _ in counts] for counts in audio_windows]
         for (ci, ai), t in zip(owners, texts):
             per_window[ci][ai].append(t)
@@ -330,10 +345,7 @@ class DeSTAProcessor:
         ]
         mel: torch.Tensor | list[torch.Tensor] | None = None
         if windows and return_features:
-            if self.pad_audio_to_30s:
-                mel = log_mel_windows(windows, self.n_mels, True)
-            else:  # each window at its own length, so batching never changes a clip's features
-                mel = [log_mel_windows([w], self.n_mels, False) for w in windows]
+            mel = window_features(windows, self.n_mels, self.pad_audio_to_30s)
         joined = [[" ".join(x for x in a if x.strip()).strip() for a in c] for c in per_window]
         inputs = self.collate(encoded, padding_side) if padding_side is not None else None
         return ProcessorOutput(inputs, encoded, mel, windows, audio_windows, joined)

@@ -9,9 +9,11 @@ stores the result per audio hash: a clip sent again (a multi-turn chat, several 
 one clip) is neither featurized nor transcribed again. The model process holds only Whisper's
 *encoder* (no decoder) for the connector's taps.
 
-The rules mirror ``DeSTAModel.prepare``: 30 s windows, per-window features at their real length
-unless ``pad_audio_to_30s``, a given transcript for the first window, " " for windows Silero VAD
-finds silent, greedy Whisper decoding from 30 s padded features otherwise.
+The audio steps are the processor's own (:mod:`desta.model.processor`, as ``DeSTAModel.prepare`` runs
+them): 30 s windows, ``window_features`` (per-window features at their real length unless
+``pad_audio_to_30s``), ``given_transcripts`` + ``window_texts`` (a given transcript for the first
+window, the one empty-transcript rule, ASR for the rest: " " for windows Silero VAD finds silent,
+greedy Whisper decoding from 30 s padded features otherwise).
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ class AudioFrontend:
     @torch.inference_mode()
     def process(self, wave: np.ndarray, transcript: str | None = None) -> ProcessedAudio:
         """A 16 kHz mono clip (n,) -> per-window features and transcripts."""
-        from desta.model.processor import given_transcripts, log_mel_windows, window_transcript
+        from desta.model.processor import given_transcripts, window_features, window_texts, window_transcript
 
         wave = np.asarray(wave, dtype=np.float32)
         if wave.ndim != 1 or wave.size == 0:
@@ -116,13 +118,10 @@ class AudioFrontend:
         if not np.isfinite(wave).all():
             raise AudioError("an audio item contains NaN or infinite samples")
         windows = split_windows(wave)
-        if self.config.pad_audio_to_30s:
-            features = list(log_mel_windows(windows, self.n_mels, True))
-        else:  # each window at its own length, as DeSTAProcessor does
-            features = [log_mel_windows([w], self.n_mels, False)[0] for w in windows]
-        texts = given_transcripts(len(windows), transcript)  # the rule DeSTAProcessor applies
-        if transcript is None:
-            texts = self.transcribe(windows)
+        pad = self.config.pad_audio_to_30s
+        mel = window_features(windows, self.n_mels, pad)
+        features = list(mel) if pad else [m[0] for m in mel]  # W x (M, T_w)
+        texts = window_texts(given_transcripts(len(windows), transcript), windows, self.transcribe)
         return ProcessedAudio(features=features, transcripts=[window_transcript(t) for t in texts])
 
 
