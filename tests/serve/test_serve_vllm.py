@@ -274,6 +274,26 @@ def test_given_transcript_skips_asr(engine, tiny):
     _check_equal(tiny, out, _desta_chat(wave, text=text))
 
 
+def test_vllm_engine_answers_like_desta(engine, tiny):
+    """The registry's vllm engine (desta.infer.vllm_engine) over the same LLM: desta conversations in,
+    desta's greedy answers out, given transcripts included."""
+    from desta.infer.engine import Engine
+    from desta.infer.vllm_engine import VLLMEngine
+    from desta.model.options import GenerationOptions
+
+    _need_clips()
+    runner = VLLMEngine(llm=engine)
+    assert isinstance(runner, Engine)
+    wave = _clip(CLIPS[0])
+    text = "The weather is lovely today."
+    convs = [_desta_chat(wave), _desta_chat(wave, text=text), _desta_chat(_clip(CLIPS[1]), "Is the speaker a man or a woman?")]
+    greedy = GenerationOptions(max_new_tokens=MAX_TOKENS)
+    got = runner.generate(convs, greedy)
+    want = tiny.generate(convs, greedy)
+    assert [r.text for r in got] == [r.text for r in want]
+    assert [r.prompt_tokens for r in got] == [r.prompt_tokens for r in want]
+
+
 # ------------------------------------------------------------------------------------------- data
 def test_data_generation_through_vllm_is_exactly_once(engine, exported, tmp_path):
     from desta.data.backends import VLLMBackend

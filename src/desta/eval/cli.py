@@ -33,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     src.add_argument("--text-llm", help="text-only LLM reference run (Speech-IFEval forgetting rate)")
     p.add_argument(
+        "--engine", default=None, metavar="NAME",
+        help="the registered engine that runs --model (desta.infer.registry.ENGINES: local, endpoint, text-llm, "
+        "vllm, ...; default: endpoint with --endpoint, text-llm with --text-llm, else local)",
+    )  # fmt: skip
+    p.add_argument(
         "--endpoint-model",
         default=None,
         help="model name sent to --endpoint (default: the one GET /models lists)",
@@ -73,20 +78,43 @@ def default_out(task_name: str, model: str | None) -> Path:
     return Path("runs") / _slug(task_name.replace(":", "_")) / _slug(model or "default")
 
 
+def engine_name(args: argparse.Namespace) -> str:
+    """The registered engine a run uses: --engine, else what --endpoint / --text-llm / --model imply."""
+    from desta.eval.base import EvalError
+
+    implied = "endpoint" if args.endpoint else "text-llm" if args.text_llm else None
+    name = args.engine or implied or "local"
+    if implied and name != implied:
+        raise EvalError(f"--{implied} runs the {implied} engine, not {name!r}; drop --engine or --{implied}")
+    return name
+
+
 def _predictor(args: argparse.Namespace):
     from desta.eval.predictors import (
+        EnginePredictor,
         LocalModelPredictor,
         OpenAIEndpointPredictor,
         TextLLMPredictor,
     )
 
     decode = GenerationOptions(max_new_tokens=args.max_new_tokens)  # greedy
-    if args.endpoint:
+    name = engine_name(args)
+    # the three named predictors keep the settings earlier runs recorded (their runs resume)
+    if name == "endpoint":
+        if not args.endpoint:
+            from desta.eval.base import EvalError
+
+            raise EvalError("the endpoint engine needs --endpoint URL")
         return OpenAIEndpointPredictor(args.endpoint, args.endpoint_model, args.api_key, decode)
-    if args.text_llm:
-        return TextLLMPredictor.load(args.text_llm, decode)
     model = None if args.model in (None, "default") else args.model
-    return LocalModelPredictor.load(model, args.device, decode)
+    if name == "text-llm":
+        return TextLLMPredictor.load(args.text_llm or model, decode)
+    if name == "local":
+        return LocalModelPredictor.load(model, args.device, decode)
+    from desta.infer.registry import EngineOptions, make_engine
+
+    engine = make_engine(name, model, EngineOptions(device=args.device, api_key=args.api_key))
+    return EnginePredictor(engine, decode, backend=name)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -126,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         rescore=args.rescore,
         predictions=args.predictions,
-        text_only=bool(args.text_llm),
+        text_only=engine_name(args) == "text-llm",
         plots=not args.no_plots,
     )
     data = args.data

@@ -38,15 +38,18 @@ class Predictor(Protocol):
 class EnginePredictor:
     """An engine as a predictor: ``[r.text for r in engine.generate(conversations, options)]``."""
 
-    def __init__(self, engine: Any, options: GenerationOptions = GenerationOptions()) -> None:
+    def __init__(
+        self, engine: Any, options: GenerationOptions = GenerationOptions(), backend: str | None = None
+    ) -> None:
         self.engine = engine
         self.options = options
         self.name = str(engine.name)
+        self.backend = backend or type(engine).__name__  # recorded: the engine's registry name
 
     @property
     def settings(self) -> dict[str, Any]:
         return {
-            "backend": type(self.engine).__name__,
+            "backend": self.backend,
             "do_sample": self.options.do_sample,
             "temperature": self.options.api_temperature,
             "max_new_tokens": self.options.max_new_tokens,

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from desta.infer.engine import server_base_url
+from desta.infer.registry import ENGINES, engines_help
 from desta.model.options import GenerationOptions
 from desta.model.precision import PRECISIONS
+
+__all__ = ["ASK_OPTIONS", "ask_options", "register", "server_base_url"]
 
 # `desta ask`'s decoding defaults: greedy, 256 new tokens; temperature and top_p apply with --sample
 ASK_OPTIONS = GenerationOptions(max_new_tokens=256, temperature=0.7, top_p=0.9)
@@ -38,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: the first one it lists)",
     )  # fmt: skip
     p.add_argument(
+        "--engine", default=None, choices=list(ENGINES), metavar="NAME",
+        help=f"what answers (default: endpoint with --server or --keep-alive, else local): {engines_help()}",
+    )  # fmt: skip
+    p.add_argument(
         "--keep-alive", default=None, metavar="DURATION",
         help="answer through a local `desta serve` kept running in the background until DURATION (e.g. 10m) "
         "after the last question: the first ask starts it, later asks reuse it without loading a model; "
@@ -60,22 +68,6 @@ def run_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def server_base_url(url: str) -> str:
-    """The OpenAI base URL of ``--server``: ``http://host:port`` (no path) means its ``/v1``, as every
-    OpenAI-compatible server (``desta serve``, vLLM, llama.cpp, Ollama) serves there; a bare ``host:port``
-    means ``http://``. A URL with a path is used as given.
-
-    >>> server_base_url("http://127.0.0.1:8000"), server_base_url("localhost:8000/"), server_base_url("https://h/api/v1/")
-    ('http://127.0.0.1:8000/v1', 'http://localhost:8000/v1', 'https://h/api/v1')
-    """
-    from urllib.parse import urlsplit
-
-    url = url.strip().rstrip("/")
-    if "://" not in url:
-        url = "http://" + url
-    return url + "/v1" if urlsplit(url).path == "" else url
-
-
 def ask_options(args: argparse.Namespace) -> GenerationOptions:
     """The decoding options of a `desta ask` command line (greedy unless --sample)."""
     return GenerationOptions(
@@ -88,13 +80,19 @@ def ask_options(args: argparse.Namespace) -> GenerationOptions:
 
 
 def _engine(args: argparse.Namespace):
-    """The engine `desta ask` runs: a running server with --server (no model load here, a second or so
-    per question), else the model loaded in this process."""
+    """The engine `desta ask` runs, made by the registry (:data:`desta.infer.registry.ENGINES`): a running
+    server with --server (no model load here, a second or so per question), else the model loaded in this
+    process, or the one --engine names."""
     from desta.errors import DeSTAError
-    from desta.infer.engine import EndpointEngine, LocalEngine
+    from desta.infer.registry import EngineOptions, make_engine
 
     if args.keep_alive and args.server:
         raise DeSTAError("--keep-alive starts and reuses its own local server; drop --server (or --keep-alive)")
+    name = args.engine or ("endpoint" if args.server or args.keep_alive else "local")
+    if (args.server or args.keep_alive) and name != "endpoint":
+        raise DeSTAError(f"--server and --keep-alive answer through the endpoint engine, not {name!r}")
+    if name == "endpoint" and not (args.server or args.keep_alive):
+        raise DeSTAError("the endpoint engine needs --server URL (or --keep-alive)")
     if args.keep_alive:
         from desta.infer.keepalive import ensure_server, parse_duration
 
@@ -103,24 +101,22 @@ def _engine(args: argparse.Namespace):
         idle = parse_duration(args.keep_alive)
         args.server = ensure_server(args.model, idle, args.device, log=lambda m: print(m, file=sys.stderr))
         args.model = None  # the server serves exactly that model: ask it for the one it lists
-    if args.server:
+    options = EngineOptions(device=args.device, precision=args.precision, server=args.server)
+    if name == "endpoint":
         from desta.endpoints import RetryPolicy
 
         if args.show_transcript or args.transcript is not None:
             raise DeSTAError("--show-transcript and --transcript need a local model; drop --server to use them")
         # interactive: a server that is not there fails in about a second instead of a minute of backoff
-        retry = RetryPolicy(max_attempts=2, initial_delay=0.5)
-        return EndpointEngine(server_base_url(args.server), args.model, retry=retry)
-    import torch
+        options = EngineOptions(server=args.server, retry=RetryPolicy(max_attempts=2, initial_delay=0.5))
+    if name == "local":
+        import torch
 
-    import desta
-    from desta.model.precision import resolve_dtype
-
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    model = desta.load_model(args.model, device=args.device, llm_dtype=resolve_dtype(args.precision, args.device))
-    if model.config.untrained:
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    engine = make_engine(name, args.model, options)
+    if name == "local" and engine.model.config.untrained:
         print("[untrained adapter: answers come from random connector weights]", file=sys.stderr)
-    return LocalEngine(model)
+    return engine
 
 
 def run_ask(args: argparse.Namespace) -> int:

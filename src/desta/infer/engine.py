@@ -11,7 +11,8 @@ event. Two engines ship here:
 A text-only LLM is the same engine with no audio: :class:`desta.infer.text_llm.TextLLMEngine`.
 ``desta ask`` runs either one (``--server`` picks the endpoint), ``desta serve`` serves one (its
 batcher passes ``cancel`` for requests whose clients left) and ``desta eval``'s predictors are thin over
-one (:class:`desta.eval.predictors.EnginePredictor`). A new engine is one class with these methods.
+one (:class:`desta.eval.predictors.EnginePredictor`). A new engine is one file (a class with these
+methods and a ``load(model, options)`` factory) plus one line in :data:`desta.infer.registry.ENGINES`.
 Optional members the server uses when an engine has them: ``count_tokens(text) -> int`` (prompt limits)
 and ``default_system_prompt`` (the web demo).
 """
@@ -27,6 +28,7 @@ from desta.model.options import GenerationOptions, GenerationResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from desta.endpoints import EndpointClient, RetryPolicy
+    from desta.infer.registry import EngineOptions
     from desta.model.desta import DeSTAModel
 
 Conversation = list[dict[str, Any]]
@@ -82,6 +84,16 @@ class LocalEngine:
 
     def close(self) -> None:
         pass
+
+
+def load_local(model: str | None, options: EngineOptions) -> LocalEngine:
+    """The registry's ``local`` engine: ``desta.load_model(model)`` (``None``: desta-tiny) on
+    ``options.device`` at ``options.precision``."""
+    import desta
+    from desta.model.precision import resolve_dtype
+
+    dtype = resolve_dtype(options.precision, options.device)
+    return LocalEngine(desta.load_model(model, device=options.device, llm_dtype=dtype))
 
 
 def as_engine(engine: Any) -> Engine:
@@ -183,3 +195,27 @@ class EndpointEngine:
 
     def close(self) -> None:
         self.client.close()
+
+
+def server_base_url(url: str) -> str:
+    """The OpenAI base URL of a server's URL: ``http://host:port`` (no path) means its ``/v1``, as every
+    OpenAI-compatible server (``desta serve``, vLLM, llama.cpp, Ollama) serves there; a bare ``host:port``
+    means ``http://``. A URL with a path is used as given.
+
+    >>> server_base_url("http://127.0.0.1:8000"), server_base_url("localhost:8000/"), server_base_url("https://h/api/v1/")
+    ('http://127.0.0.1:8000/v1', 'http://localhost:8000/v1', 'https://h/api/v1')
+    """
+    from urllib.parse import urlsplit
+
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    return url + "/v1" if urlsplit(url).path == "" else url
+
+
+def load_endpoint(model: str | None, options: EngineOptions) -> EndpointEngine:
+    """The registry's ``endpoint`` engine: the server at ``options.server``; ``model`` names the served
+    model (``None``: the first one it lists)."""
+    if not options.server:
+        raise DeSTAError("the endpoint engine needs a server URL (--server URL)")
+    return EndpointEngine(server_base_url(options.server), model, api_key=options.api_key, retry=options.retry)

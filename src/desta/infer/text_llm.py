@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desta.errors import DeSTAError
 from desta.model.options import GenerationOptions, GenerationResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from desta.infer.registry import EngineOptions
 
 Conversation = list[dict[str, Any]]
 
@@ -163,3 +166,13 @@ class TextLLMEngine:
 
     def close(self) -> None:
         self.model = None
+
+
+def load(model: str | None, options: EngineOptions) -> TextLLMEngine:
+    """The registry's ``text-llm`` engine: ``model`` (a backbone id such as
+    ``offline:smollm2-135m-instruct``, or a hub id/folder) on ``options.device``."""
+    if not model:
+        raise DeSTAError("the text-llm engine needs a model (a text LLM's id or folder)")
+    engine = TextLLMEngine.load(model)
+    engine.model = engine.model.to(options.device)
+    return engine

