@@ -156,7 +156,7 @@ def _spread(groups: dict[str, list[AudioRecord]], total: int, rng: random.Random
 
 def generate_real(records: list[AudioRecord], out: Path, *, seed: int, max_new_tokens: int, batch_size: int,
                   temperature: float, resample: int, resample_temperature: float, precision: str,
-                  mcq_fraction: float = 0.5, content_clips: int = 400) -> Path:  # fmt: skip
+                  mcq_fraction: float = 0.5, content_clips: int = 200) -> Path:  # fmt: skip
     """Self-generated targets for ``records`` into ``out`` (resumable), the recipe's prompt format and
     filters, and a second, content question (:data:`CONTENT_WEIGHTS`) for up to ``content_clips``
     clips with a transcript and a gender into ``out-content``; returns ``out``."""
