@@ -114,7 +114,11 @@ def real_model_card(report: dict[str, Any]) -> str:
         f"- Rows: {rows.get('generated', '?')} generated, {rows.get('mcq_dropped', '?')} lettered answers dropped,"
         f" {rows.get('rows', '?')} trained on ({rows.get('mcq_rows', '?')} lettered).",
         "- Training: `recipes/desta-tiny.yaml` from a fresh connector and LoRA (AdamW, lr 1e-3, warmup then",
-        "  cosine, batch 8; loss on the response only).",
+        f"  cosine, batch 8, {opts.get('epochs') or 3} epochs; loss on the response only).",
+        "- Encoder, chosen by measurement: a linear probe on the four tapped Whisper-base layers (mean and",
+        "  standard deviation over time), fit on training speakers, scores gender 99%, language 100% and",
+        "  emotion 69% (eight classes) on the held-out speakers (`bench/encoder_probe.py`); no complete larger",
+        "  Whisper installs offline, so Whisper base stays.",
         "- Time on the 2-core CI machine: " + ", ".join(f"{k} {v} min" for k, v in minutes.items()) + ".",
         "",
         "## Held-out results (unseen speakers, greedy)",
