@@ -188,13 +188,21 @@ class EndpointEngine:
     def stream(
         self, conversation: Conversation, options: GenerationOptions, *, cancel: threading.Event | None = None
     ) -> Iterator[str]:
-        result = self.generate([conversation], options, cancel=cancel)[0]
-        if result.text:
-            yield result.text
-        return result
+        return (yield from whole_answer(self, conversation, options, cancel))
 
     def close(self) -> None:
         self.client.close()
+
+
+def whole_answer(
+    engine: Engine, conversation: Conversation, options: GenerationOptions, cancel: threading.Event | None
+) -> Iterator[str]:
+    """``stream`` for an engine that does not stream tokens: the whole answer as one piece; returns the
+    :class:`GenerationResult`."""
+    result = engine.generate([conversation], options, cancel=cancel)[0]
+    if result.text:
+        yield result.text
+    return result
 
 
 def server_base_url(url: str) -> str:

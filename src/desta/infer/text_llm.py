@@ -156,10 +156,9 @@ class TextLLMEngine:
         self, conversation: Conversation, options: GenerationOptions, *, cancel: threading.Event | None = None
     ) -> Iterator[str]:
         """The whole answer as one piece (no token streaming here); returns its result."""
-        result = self.generate([conversation], options, cancel=cancel)[0]
-        if result.text:
-            yield result.text
-        return result
+        from desta.infer.engine import whole_answer
+
+        return (yield from whole_answer(self, conversation, options, cancel))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -120,10 +120,10 @@ class VLLMEngine:
     def stream(
         self, conversation: Conversation, options: GenerationOptions, *, cancel: threading.Event | None = None
     ) -> Iterator[str]:
-        result = self.generate([conversation], options, cancel=cancel)[0]
-        if result.text:
-            yield result.text
-        return result
+        """The whole answer as one piece (no token streaming here); returns its result."""
+        from desta.infer.engine import whole_answer
+
+        return (yield from whole_answer(self, conversation, options, cancel))
 
     def close(self) -> None:
         llm, self.llm = self.llm, None
