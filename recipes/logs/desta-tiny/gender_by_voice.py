@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import torch
-
-import desta
 from desta.train.probes import PERCEPTION_PROBES, audio_conversation, perception_items
 from desta.train.tiny import TinyOptions, _batched, held_out_clips
+
+import desta
 
 
 def main(run: Path) -> None:

@@ -11,8 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from desta.data.records import read_jsonl
 from desta.train.tiny import if_check_lines
+
+from desta.data.records import read_jsonl
 
 
 def if_samples(run: Path, variant: str) -> list[dict]:

@@ -7,11 +7,11 @@ given prefix: shows whether the model would go on to the second half of a compou
 import sys
 
 import torch
+from desta.train.probes import audio_conversation
 
 import desta
 from desta.data.records import AudioRecord
 from desta.model.load import example_clip
-from desta.train.probes import audio_conversation
 
 PREFIXES = (
     "The speaker",

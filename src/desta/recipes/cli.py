@@ -43,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--compare-with",
         default=None,
-        metavar="MODELS",
-        help="with --realdata: comma-separated models also scored on the real held-out suite (e.g. desta-tiny)",
+        metavar="MODEL",
+        help="with --realdata: a model also scored on the real held-out suite, the card's 'before' (e.g. desta-tiny)",
     )
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument(
@@ -72,7 +72,7 @@ def run_recipe(args: argparse.Namespace) -> int:
             ship=args.ship,
             realdata=args.realdata or "",
             tuxpaint=args.tuxpaint or "",
-            compare_with=tuple(m.strip() for m in (args.compare_with or "").split(",") if m.strip()),
+            compare_with=args.compare_with or "",
             threads=threads,
             precision=args.precision,
         )

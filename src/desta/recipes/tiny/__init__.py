@@ -72,7 +72,7 @@ class TinyOptions:
     max_real: int = 1300  # realdata training clips sent to self-generation (spread over its sources)
     max_tux_speech: int = 300  # Tux Paint spoken descriptions (spread over languages); animal calls: all
     mcq_fraction: float = 0.6  # requests that ask a lettered question about one of the clip's labels
-    compare_with: tuple[str, ...] = ()
+    compare_with: str = ""  # a model also scored on the real held-out suite (the card's "before"), e.g. desta-tiny
     epochs: int = 0  # training epochs; 0: the recipe's (optim.epochs)  # models also scored on the real held-out suite (e.g. desta-tiny)
     threads: int = 2  # on shared cores one is faster: a 2-thread step took 102 s where one thread took 12 s
     precision: str = "fast"  # bf16 where the CPU computes it natively (generation and training)

@@ -17,6 +17,7 @@ SmolLM2 answers it from the seed description (the DeSTA self-generated target); 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -81,17 +82,13 @@ def make_mcq(task: str, gold: str, rng: random.Random, stem: str | None = None) 
     """A lettered question about ``task`` with ``gold`` among 2 (gender) or 4 shuffled options."""
     stem = stem or rng.choice(STEMS[task])
     if task == "gender":
-        return MCQ(stem, *_reorder(gender_mcq(gold, rng)))
+        return dataclasses.replace(gender_mcq(gold, rng), stem=stem)
     if task == "emotion":
         alias = {e: tuple(f for f in forms if f != e) for e, forms in EMOTIONS.items()}
         return build_mcq(stem, gold, EMOTION_OPTIONS, rng, aliases=alias)
     if task == "language":
         return build_mcq(stem, gold, LANGUAGE_OPTIONS, rng)
     return build_mcq(stem, gold, tuple(a for a in ANIMAL_OPTIONS if a != "bird"), rng)
-
-
-def _reorder(q: MCQ) -> tuple[tuple[str, ...], int, tuple[tuple[str, ...], ...]]:
-    return q.options, q.gold, q.aliases
 
 
 class LabelQuestions:
@@ -154,39 +151,19 @@ def _spread(groups: dict[str, list[AudioRecord]], total: int, rng: random.Random
     return out
 
 
-def generate_real(records: list[AudioRecord], out: Path, *, seed: int, max_new_tokens: int, batch_size: int,
-                  temperature: float, resample: int, resample_temperature: float, precision: str,
-                  mcq_fraction: float = 0.5, content_clips: int = 200) -> Path:  # fmt: skip
-    """Self-generated targets for ``records`` into ``out`` (resumable), the recipe's prompt format and
-    filters, and a second, content question (:data:`CONTENT_WEIGHTS`) for up to ``content_clips``
-    clips with a transcript and a gender into ``out-content``; returns ``out``."""
+def generate_real(opts, records: list[AudioRecord], out: Path, content_clips: int = 200) -> Path:
+    """Self-generated targets for ``records`` into ``out`` (resumable) with the recipe's settings
+    (:func:`desta.recipes.tiny.stages.generate_config`; the questions from :class:`LabelQuestions`), and a
+    second, content question (:data:`CONTENT_WEIGHTS`) for up to ``content_clips`` clips with a transcript
+    and a gender into ``out-content``; returns ``out``."""
     from desta.data.backends import TransformersBackend
-    from desta.data.filters import FilterConfig
-    from desta.data.generate import (
-        GENERATION_SYSTEM_PROMPT,
-        TRAINING_SYSTEM_PROMPT,
-        PromptFormat,
-        SamplingParams,
-    )
     from desta.data.instructions import InstructionPool
-    from desta.data.pipeline import GenerateConfig, run_generation
-    from desta.recipes.tiny.stages import BACKBONE, BREVITY
+    from desta.data.pipeline import run_generation
+    from desta.recipes.tiny.stages import BACKBONE, generate_config
 
-    backend = TransformersBackend(BACKBONE, precision=precision)
-    cfg = GenerateConfig(
-        seed=seed,
-        batch_size=batch_size,
-        sampling=SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=0.9),
-        progress=True,
-        filters=FilterConfig(drop_truncated=False, trim_truncated=True),
-        resample=resample,
-        resample_temperature=resample_temperature,
-        prompt=PromptFormat(
-            training_system=TRAINING_SYSTEM_PROMPT + BREVITY,
-            generation_system=GENERATION_SYSTEM_PROMPT + BREVITY,
-        ),
-    )
-    pool = LabelQuestions(InstructionPool.load().weighted(dict(OPEN_WEIGHTS)), mcq_fraction)
+    backend = TransformersBackend(BACKBONE, precision=opts.precision)
+    cfg = generate_config(opts, category_weights=())  # the samplers below carry the task mix
+    pool = LabelQuestions(InstructionPool.load().weighted(dict(OPEN_WEIGHTS)), opts.mcq_fraction)
     run_generation(records, out, backend, cfg, pool=pool, total_records=len(records))
     # a second question for clips with a transcript: what is said, alone or with the speaker's gender
     # (the README's question), so that answers quote the transcript and add what the voice tells
@@ -250,7 +227,7 @@ def score_real_item(item: dict[str, Any], answer: str) -> dict[str, Any]:
     the right gender, and not the question quoted back)."""
     from desta.data.grounding import grounding_failure, stated_emotions
     from desta.recipes.tiny.heldout import content_recall, predicted_gender, score_item
-    from desta.rules import score_gender
+    from desta.rules import score_gender, words
 
     out = score_item(item, answer)
     if item["format"] != "open":
@@ -264,7 +241,7 @@ def score_real_item(item: dict[str, Any], answer: str) -> dict[str, Any]:
         out["correct"] = grounding_failure(answer, r, ("animal",)) is None
     elif item["task"] == "two-part":
         recall = content_recall(answer, {**item, "gold": r.transcript})
-        quoted_back = "man or a woman" in answer.lower()
+        quoted_back = " ".join(words(TWO_PART)) in " ".join(words(answer))  # the question itself as "what is said"
         out.update(recall=recall, quoted_back=quoted_back, predicted=predicted_gender(answer, r.transcript))
         out["correct"] = recall >= 0.5 and score_gender(answer, item["gold"], r.transcript) and not quoted_back
     return out
@@ -365,10 +342,7 @@ def run_real(opts) -> dict[str, Any]:
     log(f"{len(records)} training clips ({opts.realdata}, train split; Tux Paint: {tux or 'not used'})")
     generated = out / "generated-real"
     if not (out / "self" / "train.jsonl").exists():
-        timed("data", lambda: generate_real(
-            records, generated, seed=opts.seed, max_new_tokens=opts.max_new_tokens, batch_size=opts.gen_batch_size,
-            temperature=opts.temperature, resample=opts.resample, resample_temperature=opts.resample_temperature,
-            precision=opts.precision, mcq_fraction=opts.mcq_fraction))  # fmt: skip
+        timed("data", lambda: generate_real(opts, records, generated))
     train_path, counts = training_rows(generated, records, out)
     log(f"training rows: {counts}")
     model_dir = timed("train", lambda: train_stage(opts, "self", train_path, Path("/")))
@@ -377,23 +351,22 @@ def run_real(opts) -> dict[str, Any]:
 
     items = suite(realdata, tux, seed=opts.seed)
     results: dict[str, Any] = {"rows": counts}
-    for name, model_ref in (("trained", str(model_dir)), *(("before", b) for b in opts.compare_with)):
-        cached = out / f"eval-{name}.json"
+    if_clips = if_records(realdata)
+    models = [("trained", str(model_dir))] + ([("before", opts.compare_with)] if opts.compare_with else [])
+    for name, model_ref in models:
+        cached, extra = out / f"eval-{name}.json", out / f"eval-{name}-if.json"
+        model = desta.load_model(model_ref) if not (cached.exists() and extra.exists()) else None
         if not cached.exists():
             log(f"held-out suite ({len(items)} questions): {name} ({model_ref})")
-            model = desta.load_model(model_ref)
             summary = timed(f"eval_{name}", lambda m=model, n=name: evaluate_real(
                 m, items, out / f"eval-{n}.samples.jsonl", log=log))  # fmt: skip
             cached.write_text(json.dumps(summary, indent=2))
-        results[name] = json.loads(cached.read_text())
-        extra = out / f"eval-{name}-if.json"
         if not extra.exists():
-            model = desta.load_model(model_ref)
-            extra.write_text(json.dumps(instruction_following(model, if_records(realdata)), indent=2))
-        results[name].update(json.loads(extra.read_text()))
+            extra.write_text(json.dumps(instruction_following(model, if_clips), indent=2))
+        results[name] = {**json.loads(cached.read_text()), **json.loads(extra.read_text())}
     text = out / "eval-text-backbone.json"
     if not text.exists():
-        text.write_text(json.dumps(text_backbone_if(if_records(realdata)), indent=2))
+        text.write_text(json.dumps(text_backbone_if(if_clips), indent=2))
     results["text_backbone"] = json.loads(text.read_text())
     report = {"results": results, "timings_s": timings, "options": _options(opts)}
     (out / "results.json").write_text(json.dumps(report, indent=2, default=str))

@@ -90,14 +90,7 @@ def _part_dir(opts: TinyOptions, part: int) -> Path:
 
 def _generate_part(opts: TinyOptions, corpus: Path, part: int) -> None:
     from desta.data.backends import TransformersBackend
-    from desta.data.filters import FilterConfig
-    from desta.data.generate import (
-        GENERATION_SYSTEM_PROMPT,
-        TRAINING_SYSTEM_PROMPT,
-        PromptFormat,
-        SamplingParams,
-    )
-    from desta.data.pipeline import GenerateConfig, run_generation
+    from desta.data.pipeline import run_generation
     from desta.data.synth import sibling_group
 
     if not 0 <= part < opts.gen_parts:
@@ -113,6 +106,25 @@ def _generate_part(opts: TinyOptions, corpus: Path, part: int) -> None:
         + (f" (part {part + 1} of {opts.gen_parts})" if opts.gen_parts > 1 else "")
     )
     backend = TransformersBackend(BACKBONE, precision=opts.precision)
+    cfg = generate_config(opts)
+    summary = run_generation(records, _part_dir(opts, part), backend, cfg, total_records=len(records))
+    log(f"generation: {summary.to_dict()}")
+
+
+def generate_config(opts: TinyOptions, **changes):
+    """The recipe's self-generation settings (``changes`` replace fields): SmolLM2's answers trimmed to
+    their last full sentence and asked to be short, at generation and training time alike."""
+    import dataclasses
+
+    from desta.data.filters import FilterConfig
+    from desta.data.generate import (
+        GENERATION_SYSTEM_PROMPT,
+        TRAINING_SYSTEM_PROMPT,
+        PromptFormat,
+        SamplingParams,
+    )
+    from desta.data.pipeline import GenerateConfig
+
     cfg = GenerateConfig(
         num_per_record=opts.per_record,
         seed=opts.seed,
@@ -130,8 +142,7 @@ def _generate_part(opts: TinyOptions, corpus: Path, part: int) -> None:
             generation_system=GENERATION_SYSTEM_PROMPT + BREVITY,
         ),
     )
-    summary = run_generation(records, _part_dir(opts, part), backend, cfg, total_records=len(records))
-    log(f"generation: {summary.to_dict()}")
+    return dataclasses.replace(cfg, **changes)
 
 
 def _verified_and_copied(opts: TinyOptions, corpus: Path, rows: list[dict]) -> list[dict]:
