@@ -99,10 +99,13 @@ def test_unsafe_or_foreign_archives_are_refused(tmp_path, cache):
 
 def test_setup_scripts_vendor_instead_of_installing_without_requirements():
     """`pip install --no-deps` of these packages left `pip check` broken; CI runs `pip check`."""
-    for script in ("scripts/setup.sh", "scripts/setup-vllm.sh"):
+    shared = (ROOT / "scripts" / "vendor-assets.sh").read_text()
+    assert "desta.model.vendored" in shared and "pip download -q --no-deps" in shared
+    for script in ("scripts/setup.sh", "scripts/setup-vllm.sh", "scripts/vendor-assets.sh"):
         text = (ROOT / script).read_text()
         assert not re.search(r"pip install[^\n]*--no-deps", text), script
-        assert "desta.model.vendored" in text, script
+    for script in ("scripts/setup.sh", "scripts/setup-vllm.sh"):
+        assert "bash scripts/vendor-assets.sh" in (ROOT / script).read_text(), script
     assert "pip check" in (ROOT / ".ci" / "run").read_text()
 
 
